@@ -1,0 +1,40 @@
+# qikflow: `make run` starts the whole local pipeline, `make test` runs the full suite.
+# Both install everything they need into .venv and .qikflow/ first.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint bench clean
+
+install: $(STAMP) .qikflow/kafka/libs/.fetched
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+.qikflow/kafka/libs/.fetched: $(STAMP) qikflow/local/kafka-pom.xml
+	$(BIN)/qikflow broker fetch
+	touch $@
+
+run: install
+	$(BIN)/qikflow up
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Starts a test Kafka broker and PostgreSQL, runs the suite, stops what it started.
+test: lint
+	bash scripts/with-test-services.sh $(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	bash scripts/with-test-services.sh $(BIN)/python -m bench
+
+clean:
+	-$(BIN)/qikflow broker stop
+	-$(BIN)/qikflow broker stop --name test --port 29092
+	rm -rf $(VENV) .qikflow .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,7 @@
+"""Allows `python -m qikflow`."""
+
+from __future__ import annotations
+
+from qikflow.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,89 @@
+"""Settings shared by every qikflow service: where Kafka is and how to reach it."""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+class KafkaSettings(BaseSettings):
+    """How every qikflow client (ingest, streams, sinks, CLI) connects to Kafka.
+
+    Each field maps to a `QIKFLOW_KAFKA_*` variable; the security fields are
+    passed unchanged to every aiokafka and Faust client, so a SASL/SSL cluster
+    needs no code change.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="QIKFLOW_KAFKA_", extra="ignore")
+
+    bootstrap: str = Field(
+        DEFAULT_BOOTSTRAP,
+        description="Comma-separated host:port list of Kafka brokers.",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism when security_protocol is SASL_*."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password (never logged).")
+    ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certs.")
+    ssl_certfile: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    ssl_keyfile: Path | None = Field(None, description="Private key of the client certificate.")
+    topic_prefix: str = Field(
+        "qikchat",
+        validation_alias="QIKFLOW_TOPIC_PREFIX",
+        description="Prefix of every topic qikflow reads or writes (`<prefix>.raw`, ...).",
+    )
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for SSL and SASL_SSL, or None for plaintext."""
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        context = ssl.create_default_context(
+            cafile=str(self.ssl_cafile) if self.ssl_cafile else None
+        )
+        if self.ssl_certfile:
+            context.load_cert_chain(
+                str(self.ssl_certfile), str(self.ssl_keyfile) if self.ssl_keyfile else None
+            )
+        return context
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for any aiokafka client (producer, consumer, admin)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return options
+
+    def topic(self, suffix: str) -> str:
+        """The full name of a topic: `topic("raw")` is `qikchat.raw`."""
+        return f"{self.topic_prefix}.{suffix}"
+
+
+class StateSettings(BaseSettings):
+    """Where local state lives: the Kafka jars and data, PostgreSQL, spools, the lake."""
+
+    model_config = SettingsConfigDict(env_prefix="QIKFLOW_", extra="ignore")
+
+    home: Path = Field(
+        Path(".qikflow"),
+        description="Directory for local state (git-ignored); relative to the working directory.",
+    )

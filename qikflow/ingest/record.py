@@ -1,0 +1,94 @@
+"""The raw-record contract: what ingest writes to `<prefix>.raw`, read back by the streams.
+
+The record value is the webhook body, byte for byte. Everything ingest knows about the
+request travels in Kafka record headers named here, once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+# Record header names. Values are UTF-8 bytes.
+RECEIPT_ID = "qikflow-receipt-id"
+RECEIVED_AT_MS = "qikflow-received-at-ms"
+SOURCE = "qikflow-source"
+ACCOUNT = "qikflow-account"
+CONTENT_TYPE = "qikflow-content-type"
+REMOTE_ADDR = "qikflow-remote-addr"
+
+KafkaHeaders = Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One webhook body as received, plus what ingest knew about its request."""
+
+    body: bytes
+    receipt_id: str
+    received_at_ms: int
+    source: str = "qikchat"
+    account: str = ""
+    content_type: str = ""
+    remote_addr: str = ""
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [
+            (RECEIPT_ID, self.receipt_id.encode()),
+            (RECEIVED_AT_MS, str(self.received_at_ms).encode()),
+            (SOURCE, self.source.encode()),
+            (ACCOUNT, self.account.encode()),
+            (CONTENT_TYPE, self.content_type.encode()),
+            (REMOTE_ADDR, self.remote_addr.encode()),
+        ]
+
+    @classmethod
+    def from_kafka(cls, body: bytes | None, headers: Iterable[tuple[str, bytes]]) -> RawRecord:
+        """Rebuild a record from a consumed Kafka record; missing headers become empty."""
+        found = {key: value.decode("utf-8", "replace") for key, value in headers}
+        received = found.get(RECEIVED_AT_MS, "")
+        return cls(
+            body=body or b"",
+            receipt_id=found.get(RECEIPT_ID, ""),
+            received_at_ms=int(received) if received.isdigit() else 0,
+            source=found.get(SOURCE, ""),
+            account=found.get(ACCOUNT, ""),
+            content_type=found.get(CONTENT_TYPE, ""),
+            remote_addr=found.get(REMOTE_ADDR, ""),
+        )
+
+
+class _ReceiptIds:
+    """UUIDv7 (RFC 9562) generator: unique, and sortable by creation time within a process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = 0
+        self._counter = 0
+
+    def new(self) -> str:
+        with self._lock:
+            now_ms = time.time_ns() // 1_000_000
+            if now_ms <= self._last_ms:
+                # Same millisecond (or a clock step back): bump the 12-bit counter so ids
+                # stay ordered; borrow the next millisecond when it overflows.
+                self._counter += 1
+                if self._counter > 0xFFF:
+                    self._last_ms += 1
+                    self._counter = 0
+                now_ms = self._last_ms
+            else:
+                self._last_ms = now_ms
+                self._counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+            counter = self._counter
+        random_tail = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+        value = (now_ms & ((1 << 48) - 1)) << 80
+        value |= 0x7 << 76 | counter << 64 | 0b10 << 62 | random_tail
+        hexed = f"{value:032x}"
+        return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
+
+
+new_receipt_id = _ReceiptIds().new

@@ -1,0 +1,1 @@
+"""Local services for development and tests: Kafka from Maven Central, PostgreSQL from pgserver."""

@@ -1,0 +1,1 @@
+"""Stream agents discovered automatically: one module per agent."""

@@ -1,0 +1,1 @@
+"""Source-format parsers: one pure module per format."""
