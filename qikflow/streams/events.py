@@ -1,0 +1,175 @@
+"""The normalised event: the published contract of every `<prefix>.message.*` and
+`<prefix>.status.*` topic. JSON (orjson) on the wire; JSON Schemas under `schemas/`.
+
+Bump SCHEMA_VERSION on any change a consumer could notice, and keep old fields readable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+
+MESSAGE_TYPES = (
+    "text", "image", "video", "audio", "document", "sticker", "location", "contacts",
+    "interactive", "button", "reaction", "order", "unknown",
+)
+MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
+STATUSES = ("sent", "delivered", "read", "failed", "unknown")
+# The final state of an outbound message is the highest it reached; `failed` stands beside.
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# -- type-specific content ------------------------------------------------------------
+
+
+class TextContent(_Model):
+    body: str = Field(description="The message text.")
+
+
+class MediaContent(_Model):
+    url: str | None = Field(None, description="Direct download link (Qikchat).")
+    media_id: str | None = Field(None, description="Media id to fetch from Meta (Cloud API).")
+    mime_type: str | None = None
+    caption: str | None = None
+    filename: str | None = None
+    sha256: str | None = None
+
+
+class LocationContent(_Model):
+    latitude: float | None = None
+    longitude: float | None = None
+    name: str | None = None
+    address: str | None = None
+    url: str | None = None
+
+
+class ContactsContent(_Model):
+    contacts: list[dict[str, Any]] = Field(description="Shared contact cards, as sent.")
+
+
+class InteractiveContent(_Model):
+    reply_type: str = Field(description="`button_reply`, `list_reply` or another kind as sent.")
+    reply_id: str | None = None
+    title: str | None = None
+    description: str | None = None
+
+
+class ButtonContent(_Model):
+    payload: str | None = Field(None, description="Payload of the template quick-reply button.")
+    text: str | None = None
+
+
+class ReactionContent(_Model):
+    emoji: str | None = Field(None, description="The emoji; empty or null removes a reaction.")
+    reacted_message_id: str | None = Field(None, description="The message reacted to.")
+
+
+class OrderContent(_Model):
+    catalog_id: str | None = None
+    text: str | None = None
+    items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class UnknownMessageContent(_Model):
+    original_type: str | None = Field(description="The `type` the provider sent, unchanged.")
+
+
+class StatusContent(_Model):
+    status: str = Field(description="sent, delivered, read, failed, or unknown.")
+    original_status: str | None = Field(None, description="The provider's value when unknown.")
+    error_code: int | None = None
+    error_title: str | None = None
+    error_detail: str | None = None
+    conversation_id: str | None = None
+    pricing_category: str | None = None
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+
+
+Content = (
+    TextContent | MediaContent | LocationContent | ContactsContent | InteractiveContent
+    | ButtonContent | ReactionContent | OrderContent | UnknownMessageContent | StatusContent
+)
+
+
+# -- the event ------------------------------------------------------------------------
+
+
+class Event(_Model):
+    """One normalised WhatsApp event (an incoming message or a status change)."""
+
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
+    event_id: str = Field(
+        description=(
+            "Deterministic from provider data so that a resent webhook gives the same id: "
+            "the message id for a message, `<message id>:<status>` for a status."
+        )
+    )
+    type: str = Field(description="`message.<type>` or `status.<status>`, e.g. `message.text`.")
+    kind: Literal["message", "status"]
+    format: Literal["qikchat", "meta"] = Field(description="The body format it came in.")
+    receipt_ids: list[str] = Field(description="Ingest receipt id(s) of the webhook(s).")
+    received_at: datetime = Field(description="When ingest received the webhook (UTC).")
+    occurred_at: datetime | None = Field(description="Provider timestamp of the event (UTC).")
+    source: str = Field(description="Ingest source label, e.g. `qikchat`.")
+    account: str = Field(description="Account label from the webhook URL, or empty.")
+    business_number: str | None = Field(description="The business's WhatsApp number.")
+    contact_number: str | None = Field(description="The customer's number, E.164 (`+91...`).")
+    contact_name: str | None = Field(description="The customer's WhatsApp profile name.")
+    message_id: str = Field(description="Provider message id (wamid or Qikchat id).")
+    content: Content = Field(description="Type-specific fields; shape depends on `type`.")
+    raw: dict[str, Any] = Field(description="The original message or status object, unchanged.")
+
+    @property
+    def key(self) -> bytes:
+        """Kafka key: contact for messages, message id for statuses (keeps per-message order)."""
+        if self.kind == "message" and self.contact_number:
+            return self.contact_number.encode()
+        return self.message_id.encode()
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Event:
+        return _EVENT_ADAPTER.validate_json(data)
+
+
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def content_model(event_type: str) -> type[_Model]:
+    """The content model of an event type (`message.image` is MediaContent)."""
+    kind, _, name = event_type.partition(".")
+    if kind == "status":
+        return StatusContent
+    if name in MEDIA_TYPES:
+        return MediaContent
+    return _MESSAGE_CONTENT.get(name, UnknownMessageContent)
+
+
+_MESSAGE_CONTENT: dict[str, type[_Model]] = {
+    "text": TextContent,
+    "location": LocationContent,
+    "contacts": ContactsContent,
+    "interactive": InteractiveContent,
+    "button": ButtonContent,
+    "reaction": ReactionContent,
+    "order": OrderContent,
+    "unknown": UnknownMessageContent,
+}
+
+
+def event_types() -> list[str]:
+    """Every event type with a topic of its own."""
+    return [f"message.{name}" for name in MESSAGE_TYPES] + [f"status.{s}" for s in STATUSES]
