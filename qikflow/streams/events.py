@@ -173,3 +173,31 @@ _MESSAGE_CONTENT: dict[str, type[_Model]] = {
 def event_types() -> list[str]:
     """Every event type with a topic of its own."""
     return [f"message.{name}" for name in MESSAGE_TYPES] + [f"status.{s}" for s in STATUSES]
+
+
+class OptOutEvent(_Model):
+    """A contact asked to stop receiving messages (topic `<prefix>.contact.optout`)."""
+
+    schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
+    event_id: str = Field(description="`optout:<message id>` of the message that opted out.")
+    type: Literal["contact.optout"] = "contact.optout"
+    contact_number: str | None = Field(description="The customer's number, E.164.")
+    contact_name: str | None
+    account: str
+    message_id: str = Field(description="The incoming message that asked to stop.")
+    text: str = Field(description="The message text, unchanged.")
+    matched: str = Field(description="The normalised phrase that matched, e.g. `stop`.")
+    occurred_at: datetime | None
+    received_at: datetime
+    receipt_ids: list[str]
+
+    @property
+    def key(self) -> bytes:
+        return (self.contact_number or self.message_id).encode()
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"))
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> OptOutEvent:
+        return cls.model_validate_json(data)
