@@ -1,0 +1,154 @@
+"""Field helpers shared by the format parsers: safe getters, E.164 numbers, timestamps.
+
+Every helper takes whatever the provider sent (any JSON value) and returns a clean value or
+None. None of them raises: a malformed field must cost the field, never the event.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+JSONObject = dict[str, Any]
+
+# Epoch values above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
+_EPOCH_MS_ABOVE = 100_000_000_000
+# datetime.max as Unix seconds; larger values cannot be a real timestamp.
+_EPOCH_S_MAX = 253_402_300_799
+# E.164 allows at most 15 digits; fewer than 6 is no phone number anyone can message.
+_E164_MIN_DIGITS = 6
+_E164_MAX_DIGITS = 15
+_NUMBER_PUNCTUATION = str.maketrans("", "", " -().\u00a0\t")
+
+
+def obj(parent: JSONObject, key: str) -> JSONObject | None:
+    """`parent[key]` if it is a JSON object."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else None
+
+
+def array(parent: JSONObject, key: str) -> list[Any]:
+    """`parent[key]` if it is a JSON array, else an empty list."""
+    value = parent.get(key)
+    return value if isinstance(value, list) else []
+
+
+def first_obj(parent: JSONObject, key: str) -> JSONObject | None:
+    """The first element of the array `parent[key]`, if it is an object."""
+    items = array(parent, key)
+    if items and isinstance(items[0], dict):
+        return items[0]
+    return None
+
+
+def text(value: Any) -> str | None:
+    """A string field; integers are accepted and rendered (ids sometimes arrive as numbers)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def nonempty(value: Any) -> str | None:
+    """Like `text`, but an empty or blank string is absent (profile names are often "")."""
+    found = text(value)
+    return found if found and not found.isspace() else None
+
+
+def number(value: Any) -> float | None:
+    """A finite float from a JSON number or numeric string (coordinates)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    # NaN and infinity cannot travel as JSON; a coordinate like that is garbage anyway.
+    return result if math.isfinite(result) else None
+
+
+def integer(value: Any) -> int | None:
+    """An int from a JSON integer or a string of ASCII digits (error codes)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        stripped = value.strip()
+        digits = stripped.removeprefix("-")
+        if digits.isascii() and digits.isdigit():
+            return int(stripped)
+    return None
+
+
+def e164(value: Any) -> str | None:
+    """`+919876543210` from `+91 98765-43210`, `919876543210` or `00919876543210`.
+
+    Spaces, dashes, dots and parentheses are dropped. Anything that is not then 6 to 15
+    ASCII digits (after an optional `+` or `00`) is not a phone number: None.
+    """
+    raw = text(value)
+    if not raw:
+        return None
+    cleaned = raw.translate(_NUMBER_PUNCTUATION)
+    if cleaned.startswith("+"):
+        digits = cleaned[1:]
+    elif cleaned.startswith("00"):
+        digits = cleaned[2:]
+    else:
+        digits = cleaned
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    if not _E164_MIN_DIGITS <= len(digits) <= _E164_MAX_DIGITS:
+        return None
+    return "+" + digits
+
+
+def timestamp(value: Any) -> datetime | None:
+    """An aware UTC datetime from ISO 8601 (`Z`, offsets, naive = UTC) or Unix epoch.
+
+    Epoch values may be int, float or a digit string; values above 1e11 are milliseconds.
+    Zero, negatives and anything unparseable are None.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return _from_epoch(value)
+    if not isinstance(value, str):
+        return None
+    stripped = value.strip()
+    if stripped.isascii() and stripped.isdigit():
+        return _from_epoch(int(stripped))
+    try:
+        parsed = datetime.fromisoformat(stripped)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # an offset pushing 0001-01-01 or 9999-12-31 out of range
+        return None
+
+
+def _from_epoch(value: float) -> datetime | None:
+    if not math.isfinite(value) or value <= 0:
+        return None
+    seconds = value / 1000 if value > _EPOCH_MS_ABOVE else value
+    if seconds > _EPOCH_S_MAX:
+        return None
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def received_at(received_at_ms: int) -> datetime:
+    """When ingest received the webhook; now if the record does not say (0 or nonsense)."""
+    if 0 < received_at_ms <= _EPOCH_S_MAX * 1000:
+        return datetime.fromtimestamp(received_at_ms / 1000, UTC)
+    return datetime.now(UTC)
