@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -41,3 +42,18 @@ def wait_for_exit(pid: int, timeout_s: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def spawn_detached(command: list[str], log_path: Path) -> int:
+    """Start `command` as a daemon (not our child, own session); return its pid.
+
+    A shell starts it in the background and exits at once, so the service outlives
+    this process and is never left as our zombie.
+    """
+    launcher = 'exec "$@" </dev/null >>"$QIKFLOW_SERVICE_LOG" 2>&1 & echo $!'
+    result = subprocess.run(
+        ["sh", "-c", launcher, "sh", *command],
+        capture_output=True, text=True, check=True, start_new_session=True,
+        env={**os.environ, "QIKFLOW_SERVICE_LOG": str(log_path)},
+    )
+    return int(result.stdout.strip())

@@ -11,11 +11,12 @@ import socket
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from qikflow.local._process import pid_alive, read_pid, wait_for_exit
+from qikflow.local._process import pid_alive, read_pid, spawn_detached, wait_for_exit
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class LocalKafka:
         """Resolve the Kafka jars from Maven Central into `libs_dir` (once)."""
         if self.fetched():
             return
-        _require("java", "Install Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless).")
+        _require("java", "Install Java 17+ (Debian: apt-get install openjdk-17-jre-headless).")
         _require("mvn", "Install Maven (Debian: apt-get install maven).")
         pom = resources.files("qikflow.local").joinpath("kafka-pom.xml")
         with resources.as_file(pom) as pom_path:
@@ -123,21 +124,17 @@ class LocalKafka:
             f"-Dkafka.logs.dir={self.instance_dir.resolve()}",
             "-cp", classpath, KAFKA_MAIN, str(config),
         ]
-        with open(self.instance_dir / "stdout.log", "ab") as out:
-            process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        self.pid_file.write_text(str(process.pid))
+        pid = spawn_detached(command, self.instance_dir / "stdout.log")
+        self.pid_file.write_text(str(pid))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if process.poll() is not None:
+            if not pid_alive(pid):
                 raise LocalKafkaError(
-                    f"Kafka exited with code {process.returncode} while starting; "
-                    f"see {self.log_file} and {self.instance_dir / 'stdout.log'}"
+                    f"Kafka exited while starting; see {self.log_file} and "
+                    f"{self.instance_dir / 'stdout.log'}"
                 )
             if answers_metadata(self.bootstrap, timeout_s=2):
-                logger.info("Kafka %r ready on %s (pid %d)", self.name, self.bootstrap, process.pid)
+                logger.info("Kafka %r ready on %s (pid %d)", self.name, self.bootstrap, pid)
                 return
             time.sleep(0.3)
         raise LocalKafkaError(f"Kafka did not answer on {self.bootstrap} within {timeout_s:.0f}s")
@@ -245,7 +242,9 @@ class LocalKafka:
             capture_output=True, text=True, check=False,
         )
         if result.returncode != 0:
-            raise LocalKafkaError(f"formatting {self.data_dir} failed:\n{result.stdout}{result.stderr}")
+            raise LocalKafkaError(
+                f"formatting {self.data_dir} failed:\n{result.stdout}{result.stderr}"
+            )
         logger.info("formatted Kafka storage in %s (cluster %s)", self.data_dir, cluster_id)
 
 
@@ -254,7 +253,9 @@ def answers_metadata(bootstrap: str, timeout_s: float = 5.0) -> bool:
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     if not _port_in_use(int(port), host or "127.0.0.1"):
         return False
-    return asyncio.run(_answers_metadata(bootstrap, timeout_s))
+    # A thread of its own, so that callers inside a running event loop can use it too.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, _answers_metadata(bootstrap, timeout_s)).result()
 
 
 async def _answers_metadata(bootstrap: str, timeout_s: float) -> bool:
