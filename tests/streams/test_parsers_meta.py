@@ -1,0 +1,89 @@
+"""The Meta Cloud API parser: several events per body, malformed items skipped."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from qikflow.streams.events import (
+    MediaContent,
+    ReactionContent,
+    StatusContent,
+    TextContent,
+    UnknownMessageContent,
+)
+from qikflow.streams.parsers import Unrecognised
+from tests.streams.fixtures import RECEIPT_ID, events, parse
+
+
+def test_messages_from_every_entry_in_order() -> None:
+    parsed = events("meta-messages")
+    assert [e.type for e in parsed] == [
+        "message.text", "message.image", "message.reaction", "message.unknown"]
+    assert all(e.format == "meta" and e.kind == "message" for e in parsed)
+    assert all(e.business_number == "+918041234567" for e in parsed)
+    assert all(e.receipt_ids == [RECEIPT_ID] for e in parsed)
+    text, image, reaction, unknown = parsed
+    assert text.event_id == text.message_id == "wamid.META.T1"
+    assert text.content == TextContent(body="hello from meta")
+    assert text.occurred_at == datetime.fromtimestamp(1763643146, UTC)
+    assert text.raw["text"] == {"body": "hello from meta"}
+
+
+def test_contact_name_matches_by_wa_id() -> None:
+    text, image, reaction, _ = events("meta-messages")
+    assert (text.contact_number, text.contact_name) == ("+919876543210", "Asha Rao")
+    assert (image.contact_number, image.contact_name) == ("+919900000001", "Vikram")
+    assert reaction.contact_name == "Asha Rao"
+
+
+def test_message_contents() -> None:
+    _, image, reaction, unknown = events("meta-messages")
+    assert image.content == MediaContent(
+        media_id="1479537139650973", mime_type="image/jpeg", sha256="Z2V0IGEgbGlmZQ==",
+        caption="receipt")
+    assert reaction.content == ReactionContent(emoji="❤️", reacted_message_id="wamid.META.OUT1")
+    assert unknown.content == UnknownMessageContent(original_type="system")
+
+
+def test_statuses() -> None:
+    parsed = events("meta-statuses")
+    assert [e.event_id for e in parsed] == [
+        "wamid.META.OUT1:sent", "wamid.META.OUT1:delivered", "wamid.META.OUT1:read",
+        "wamid.META.OUT2:failed", "wamid.META.OUT3:unknown:deleted"]
+    assert [e.type for e in parsed] == [
+        "status.sent", "status.delivered", "status.read", "status.failed", "status.unknown"]
+    sent, delivered, read, failed, unknown = parsed
+    assert sent.contact_number == "+919876543210"
+    assert sent.content == StatusContent(
+        status="sent", conversation_id="6ceb9d929c1e", pricing_category="utility",
+        sent_at=datetime.fromtimestamp(1763643146, UTC))
+    assert isinstance(delivered.content, StatusContent)
+    assert delivered.content.delivered_at == delivered.occurred_at
+    assert read.occurred_at == datetime.fromtimestamp(1763643190, UTC)  # an int timestamp
+    assert failed.content == StatusContent(
+        status="failed", error_code=131047, error_title="Re-engagement message",
+        error_detail=(
+            "Message failed to send because more than 24 hours have passed since the "
+            "customer last replied."))
+    assert unknown.content == StatusContent(status="unknown", original_status="deleted")
+    assert unknown.raw["status"] == "deleted"
+
+
+def test_malformed_items_are_skipped_when_others_parse() -> None:
+    (only,) = events("meta-partly-malformed")
+    assert only.message_id == "wamid.META.OK1"
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("meta-all-malformed", "none of the 3"),
+        ("meta-no-events", "no messages or statuses"),
+    ],
+)
+def test_bodies_without_a_usable_event_are_unrecognised(name: str, says: str) -> None:
+    outcome = parse(name)
+    assert isinstance(outcome, Unrecognised)
+    assert says in outcome.reason

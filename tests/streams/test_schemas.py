@@ -1,0 +1,105 @@
+"""The checked-in JSON Schemas match the models, and every parsed event validates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qikflow.ingest.record import RawRecord
+from qikflow.streams.events import Event, OptOutEvent, event_types
+from qikflow.streams.parsers import Parsed, parse_raw
+from qikflow.streams.schemas import all_schemas, write_schemas
+from tests.streams.fixtures import names, parse
+from tests.streams.fixtures.strategies import mutated_fixtures, webhook_bodies
+
+CHECKED_IN = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def test_checked_in_schemas_match_the_models(tmp_path: Path) -> None:
+    written = write_schemas(tmp_path)
+    assert {p.name for p in written} == {p.name for p in CHECKED_IN.glob("*.json")}
+    for path in written:
+        assert path.read_text(encoding="utf-8") == (CHECKED_IN / path.name).read_text(
+            encoding="utf-8"), f"{path.name} drifted: run python -m qikflow.streams.schemas"
+
+
+def test_one_schema_per_event_type_plus_optout() -> None:
+    schemas = all_schemas()
+    assert set(schemas) == {f"{t}.schema.json" for t in event_types()} | {
+        "contact.optout.schema.json"}
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def _schema(event_type: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(
+        (CHECKED_IN / f"{event_type}.schema.json").read_text(encoding="utf-8"))
+    return loaded
+
+
+_VALIDATORS = {t: jsonschema.Draft202012Validator(_schema(t)) for t in event_types()}
+
+
+def _validate(event: Event) -> None:
+    _VALIDATORS[event.type].validate(json.loads(event.to_json()))
+
+
+def test_every_fixture_event_validates_against_its_schema() -> None:
+    parsed = [outcome for outcome in map(parse, names()) if isinstance(outcome, Parsed)]
+    events = [event for outcome in parsed for event in outcome.events]
+    assert len(events) == 34
+    assert {event.type for event in events} == set(event_types())
+    for event in events:
+        _validate(event)
+
+
+@settings(max_examples=300)
+@given(st.one_of(webhook_bodies, mutated_fixtures()))
+def test_events_from_any_webhook_body_validate(body: Any) -> None:
+    outcome = parse_raw(RawRecord(orjson.dumps(body), "r-1", 1_763_643_200_000))
+    if isinstance(outcome, Parsed):
+        for event in outcome.events:
+            _validate(event)
+
+
+def test_schema_pins_type_and_content() -> None:
+    text = next(e for e in _events("qikchat-in-text"))
+    image = json.loads(next(e for e in _events("qikchat-in-image")).to_json())
+    # An image event is not a valid text event: `type` and `content` are pinned.
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(image, _schema("message.text"))
+    wrong_content = json.loads(text.to_json())
+    wrong_content["content"] = image["content"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(wrong_content, _schema("message.text"))
+
+
+def test_optout_schema_validates_an_optout_event() -> None:
+    text = _events("qikchat-in-text-stop")[0]
+    optout = OptOutEvent(
+        schema_version=1,
+        event_id=f"optout:{text.message_id}",
+        contact_number=text.contact_number,
+        contact_name=text.contact_name,
+        account=text.account,
+        message_id=text.message_id,
+        text="STOP",
+        matched="stop",
+        occurred_at=text.occurred_at,
+        received_at=text.received_at,
+        receipt_ids=text.receipt_ids,
+    )
+    jsonschema.validate(json.loads(optout.to_json()), _schema("contact.optout"))
+
+
+def _events(name: str) -> list[Event]:
+    outcome = parse(name)
+    assert isinstance(outcome, Parsed)
+    return outcome.events
