@@ -1,0 +1,164 @@
+"""Read back what the pipeline stored: Kafka topics, PostgreSQL rows, lake Parquet files."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from qikflow.config import KafkaSettings
+from qikflow.simulate.plan import OutboundState
+
+logger = logging.getLogger(__name__)
+
+
+class KafkaReader:
+    """Reads every topic whose name matches `pattern`, from `since_ms` on, incrementally.
+
+    Partitions are assigned by hand (no consumer group, nothing committed), so reading
+    never disturbs the pipeline's consumers. Each `poll` picks up topics created since the
+    last one and reads up to the end offsets it saw when it began.
+    """
+
+    def __init__(self, kafka: KafkaSettings, pattern: str, since_ms: int | None) -> None:
+        self.pattern = re.compile(pattern)
+        self.since_ms = since_ms
+        self._consumer = AIOKafkaConsumer(
+            group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+            **kafka.client_options(),
+        )
+        self._assigned: set[TopicPartition] = set()
+
+    async def __aenter__(self) -> KafkaReader:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._consumer.stop()
+
+    async def _assign_new_topics(self) -> None:
+        consumer = self._consumer
+        topics = {t for t in await consumer.topics() if self.pattern.fullmatch(t)}
+        wanted = {TopicPartition(topic, p) for topic in topics
+                  for p in consumer.partitions_for_topic(topic) or ()}
+        new = wanted - self._assigned
+        if not new:
+            return
+        # assign() replaces the assignment and forgets positions: keep them across it.
+        positions = {tp: await consumer.position(tp) for tp in self._assigned}
+        self._assigned |= new
+        consumer.assign(sorted(self._assigned))
+        for tp, offset in positions.items():
+            consumer.seek(tp, offset)
+        if self.since_ms is None:
+            await consumer.seek_to_beginning(*new)
+            return
+        found = await consumer.offsets_for_times({tp: self.since_ms for tp in new})
+        ends = await consumer.end_offsets(list(new))
+        for tp in new:
+            at = found.get(tp)
+            consumer.seek(tp, at.offset if at is not None else ends[tp])
+
+    async def poll(self, deadline: float) -> list[ConsumerRecord]:
+        """Records appended since the last poll, up to the end offsets seen now."""
+        await self._assign_new_topics()
+        if not self._assigned:
+            return []
+        consumer = self._consumer
+        ends = await consumer.end_offsets(sorted(self._assigned))
+        records: list[ConsumerRecord] = []
+        while time.monotonic() < deadline:
+            behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
+            if not behind:
+                break
+            batch = await consumer.getmany(*behind, timeout_ms=500, max_records=20_000)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+        return records
+
+
+def header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode("utf-8", "replace")
+    return None
+
+
+class DatabaseRows:
+    """What PostgreSQL holds for the simulated ids (count per key; outbound final state)."""
+
+    def __init__(self) -> None:
+        self.inbound: Counter[str] = Counter()
+        self.status_events: Counter[tuple[str, str]] = Counter()
+        self.outbound: dict[str, OutboundState] = {}
+        self.problems: list[str] = []
+
+
+async def read_database(
+    url: str, inbound_ids: Sequence[str], outbound_ids: Sequence[str]
+) -> DatabaseRows:
+    """Rows of `inbound_messages`, `message_status_events` and `outbound_messages`."""
+    import asyncpg
+
+    rows = DatabaseRows()
+    connection = await asyncpg.connect(url)
+    try:
+        queries: list[tuple[str, str, Sequence[str]]] = [
+            ("inbound_messages", "SELECT message_id, count(*) FROM inbound_messages "
+             "WHERE message_id = ANY($1::text[]) GROUP BY 1", inbound_ids),
+            ("message_status_events", "SELECT message_id, status, count(*) FROM "
+             "message_status_events WHERE message_id = ANY($1::text[]) GROUP BY 1, 2",
+             outbound_ids),
+            ("outbound_messages", "SELECT message_id, status, failed FROM outbound_messages "
+             "WHERE message_id = ANY($1::text[])", outbound_ids),
+        ]
+        for table, query, ids in queries:
+            try:
+                records: list[Any] = await connection.fetch(query, list(ids))
+            except asyncpg.PostgresError as error:
+                rows.problems.append(f"{table}: {type(error).__name__}: {error}")
+                continue
+            for record in records:
+                if table == "inbound_messages":
+                    rows.inbound[record[0]] += record[1]
+                elif table == "message_status_events":
+                    rows.status_events[(record[0], record[1])] += record[2]
+                else:
+                    rows.outbound[record[0]] = OutboundState(record[1], bool(record[2]))
+    finally:
+        await connection.close()
+    return rows
+
+
+def _read_lake(lake_dir: Path, event_ids: list[str]) -> dict[str, list[str]]:
+    import duckdb
+
+    pattern = str(lake_dir / "**" / "*.parquet").replace("'", "''")
+    query = (f"SELECT event_id, type FROM read_parquet('{pattern}', hive_partitioning=true, "
+             "union_by_name=true) WHERE event_id IN (SELECT unnest(?::VARCHAR[]))")
+    found: dict[str, list[str]] = {}
+    with duckdb.connect() as connection:
+        for event_id, event_type in connection.execute(query, [event_ids]).fetchall():
+            found.setdefault(event_id, []).append(event_type)
+    return found
+
+
+async def read_lake(lake_dir: Path, event_ids: Sequence[str]) -> tuple[dict[str, list[str]], str]:
+    """Event id -> types found in the lake, and a note when it could not be read (yet)."""
+    import duckdb
+
+    if not any(lake_dir.rglob("*.parquet")):
+        return {}, f"no Parquet files under {lake_dir}"
+    try:
+        return await asyncio.to_thread(_read_lake, lake_dir, list(event_ids)), ""
+    except duckdb.Error as error:
+        # A file being written or renamed mid-scan: the next poll reads it whole.
+        logger.info("lake not readable yet: %s", error)
+        return {}, f"unreadable: {error}"
