@@ -131,7 +131,9 @@ async def read_database(
                 elif table == "message_status_events":
                     rows.status_events[(record[0], record[1])] += record[2]
                 else:
-                    rows.outbound[record[0]] = OutboundState(record[1], bool(record[2]))
+                    # `status` reads `failed` when no sent/delivered/read arrived (rank 0).
+                    status = None if record[1] in (None, "failed") else record[1]
+                    rows.outbound[record[0]] = OutboundState(status, bool(record[2]))
     finally:
         await connection.close()
     return rows
