@@ -23,6 +23,7 @@ def register(subparsers: Any) -> None:
     broker.add_argument("--port", type=int, default=None, help="client port (default 9092)")
     broker.add_argument("--name", default="default", help="instance name (data folder)")
     broker.set_defaults(handler=_broker)
+    register_pg(subparsers)
 
 
 def _broker(args: argparse.Namespace) -> int:
@@ -54,5 +55,46 @@ def _broker(args: argparse.Namespace) -> int:
             return 0 if broker.pid() is not None else 3
     except LocalKafkaError as error:
         print(f"qikflow broker {args.action}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def register_pg(subparsers: Any) -> None:
+    pg = subparsers.add_parser(
+        "pg",
+        help="run a local PostgreSQL from the pgserver package under <home>/pg",
+        description=(
+            "Manage the local PostgreSQL that sinks use when QIKFLOW_DATABASE_URL is unset. "
+            "`url` prints the connection URL to export as QIKFLOW_DATABASE_URL."
+        ),
+    )
+    pg.add_argument("action", choices=["start", "stop", "status", "url", "wipe"])
+    pg.add_argument("--port", type=int, default=None, help="TCP port (default 54329)")
+    pg.add_argument("--name", default="pg", help="instance folder under the home (default pg)")
+    pg.set_defaults(handler=_pg)
+
+
+def _pg(args: argparse.Namespace) -> int:
+    from qikflow.local.postgres import DEFAULT_PORT, LocalPostgres, LocalPostgresError
+
+    server = LocalPostgres(
+        home=StateSettings().home, name=args.name, port=args.port or DEFAULT_PORT
+    )
+    try:
+        if args.action == "start":
+            server.start()
+            print(server.status())
+        elif args.action == "stop":
+            print(f"postgres {server.name}: {'stopped' if server.stop() else 'was not running'}")
+        elif args.action == "wipe":
+            server.wipe()
+            print(f"postgres {server.name}: stopped and data deleted")
+        elif args.action == "url":
+            print(server.url())
+        else:
+            print(server.status())
+            return 0 if server.running() else 3
+    except LocalPostgresError as error:
+        print(f"qikflow pg {args.action}: {error}", file=sys.stderr)
         return 1
     return 0
