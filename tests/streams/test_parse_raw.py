@@ -109,3 +109,10 @@ def test_damaged_fixtures_parse_or_say_why(body: Any) -> None:
     outcome = parse_raw(_record(orjson.dumps(body)))
     _check(outcome)
     assert isinstance(outcome, Undecodable) == (not isinstance(body, dict))
+
+
+def test_reasons_quote_provider_values_briefly() -> None:
+    outcome = parse_raw(_record(orjson.dumps({"event": "x" * 10_000})))
+    assert isinstance(outcome, Unrecognised)
+    assert outcome.reason.startswith("qikchat: unknown event 'xxx")
+    assert len(outcome.reason) < 120

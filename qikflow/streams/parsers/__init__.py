@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from qikflow.streams.parsers import meta, qikchat
+from qikflow.streams.parsers._fields import shown
 from qikflow.streams.parsers._outcome import Outcome, Parsed, Undecodable, Unrecognised
 
 if TYPE_CHECKING:
@@ -54,5 +55,5 @@ def parse_raw(record: RawRecord) -> Outcome:
         logger.exception("parser failed on receipt %s", record.receipt_id)
         return Undecodable(f"parser error: {type(exc).__name__}: {exc}")
     if "object" in body:
-        return Unrecognised(f"unknown `object` {body['object']!r}")
+        return Unrecognised(f"unknown `object` {shown(body['object'])}")
     return Unrecognised("no `event`, `message.event` or Meta `object` key")

@@ -97,7 +97,9 @@ def e164(value: Any) -> str | None:
     raw = text(value)
     if not raw:
         return None
-    cleaned = raw.translate(_NUMBER_PUNCTUATION)
+    # Most numbers arrive clean (`+9198...` or `9198...`); skip the translate for them.
+    clean = raw.isascii() and (raw[1:] if raw[0] == "+" else raw).isdigit()
+    cleaned = raw if clean else raw.translate(_NUMBER_PUNCTUATION)
     if cleaned.startswith("+"):
         digits = cleaned[1:]
     elif cleaned.startswith("00"):
@@ -145,6 +147,12 @@ def _from_epoch(value: float) -> datetime | None:
     if seconds > _EPOCH_S_MAX:
         return None
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """`repr(value)`, cut short: provider values quoted in reasons may be arbitrarily big."""
+    shown_value = repr(value)
+    return shown_value if len(shown_value) <= limit else shown_value[:limit] + "..."
 
 
 def received_at(received_at_ms: int) -> datetime:

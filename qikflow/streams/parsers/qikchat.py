@@ -28,6 +28,7 @@ from qikflow.streams.parsers._fields import (
     first_obj,
     nonempty,
     obj,
+    shown,
     text,
     timestamp,
 )
@@ -40,15 +41,13 @@ if TYPE_CHECKING:
 MESSAGE_IN = "whatsapp:message:in"
 MESSAGE_STATUS = "whatsapp:message:status"
 
-# The timestamp key that dates each status, tried before lastUpdatedAt and processedAt.
-_STATUS_TIME_KEY = {"sent": "sentAt", "delivered": "deliveredAt", "read": "readAt"}
 
 
 def parse_envelope(envelope: JSONObject, record: RawRecord) -> Parsed | Unrecognised:
     """Parse a `{"event", "payload"}` object (already unwrapped from `{"message": ...}`)."""
     name = envelope.get("event")
     if name != MESSAGE_IN and name != MESSAGE_STATUS:
-        return Unrecognised(f"qikchat: unknown event {name!r}")
+        return Unrecognised(f"qikchat: unknown event {shown(name)}")
     payload = obj(envelope, "payload")
     if payload is None:
         return Unrecognised(f"qikchat: {name} without a `payload` object")
@@ -94,9 +93,9 @@ def _status(origin: Origin, payload: JSONObject, message: JSONObject, message_id
     sent_at = timestamp(message.get("sentAt"))
     delivered_at = timestamp(message.get("deliveredAt"))
     read_at = timestamp(message.get("readAt"))
-    own_key = _STATUS_TIME_KEY.get(status)
+    own = {"sent": sent_at, "delivered": delivered_at, "read": read_at}.get(status)
     occurred_at = (
-        (timestamp(message.get(own_key)) if own_key else None)
+        own
         or timestamp(message.get("lastUpdatedAt"))
         or timestamp(message.get("processedAt"))
         or timestamp(message.get("timestamp"))
