@@ -105,7 +105,8 @@ class SpoolDrainer:
 
     async def _send(self, entries: list[SpooledRecord]) -> list[SpooledRecord]:
         """Send entries; return those Kafka acknowledged, in order, up to the first failure."""
-        sends = [asyncio.ensure_future(self.publisher.send(e.record)) for e in entries]
+        sends = [asyncio.ensure_future(self.publisher.send(e.record, SEND_TIMEOUT_S))
+                 for e in entries]
         done, pending = await asyncio.wait(sends, timeout=SEND_TIMEOUT_S)
         for task in pending:
             task.cancel()

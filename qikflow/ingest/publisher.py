@@ -19,6 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from qikflow.config import KafkaSettings
+from qikflow.ingest._partitioner import StickyPartitioner
 from qikflow.ingest.metrics import IngestMetrics
 from qikflow.ingest.record import RawRecord
 from qikflow.ingest.settings import IngestSettings
@@ -50,6 +51,10 @@ class RawPublisher:
         self._connector: asyncio.Task[None] | None = None
         self._available = False
         metrics.kafka_available.set(0)
+        # Bound once: label lookups cost more than the increments on the hot path.
+        self._stored_in_kafka = metrics.stored.labels("kafka")
+        self._stored_in_spool = metrics.stored.labels("spool")
+        self._produce_seconds = metrics.produce_seconds
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -99,6 +104,7 @@ class RawPublisher:
                 max_batch_size=self.settings.producer_max_batch_bytes,
                 max_request_size=max(self.settings.max_body_bytes * 2, 1024 * 1024),
                 request_timeout_ms=30000,
+                partitioner=StickyPartitioner(),
                 client_id="qikflow-ingest",
             )
             try:
@@ -138,8 +144,8 @@ class RawPublisher:
         """Store `record` durably; raises SpoolError only when it was stored nowhere."""
         if self.available:
             try:
-                await asyncio.wait_for(self.send(record), self._ack_timeout_s)
-                self.metrics.stored.labels("kafka").inc()
+                await self.send(record, self._ack_timeout_s)
+                self._stored_in_kafka.inc()
                 return "kafka"
             except TimeoutError:
                 self.metrics.kafka_failures.labels("ack_timeout").inc()
@@ -149,23 +155,31 @@ class RawPublisher:
                 self.mark_available(False, repr(error))
         await self.spool.put(record)
         self.metrics.spooled.inc()
-        self.metrics.stored.labels("spool").inc()
+        self._stored_in_spool.inc()
         self.metrics.spool_depth.inc()
         self.metrics.spool_bytes.inc(len(record.body))
         return "spool"
 
-    async def send(self, record: RawRecord) -> None:
-        """Produce one record and wait for its acknowledgement (no timeout of its own)."""
+    async def send(self, record: RawRecord, timeout_s: float) -> None:
+        """Produce one record; return once Kafka acknowledged it within `timeout_s`.
+
+        Raises TimeoutError or KafkaError when it was not acknowledged in time.
+        """
         producer = self._producer
         if producer is None:
             raise KafkaError("producer not connected")
         started = time.perf_counter()
-        delivery = await producer.send(self.topic, record.body, headers=record.headers())
-        # Shielded: a timed-out request must not cancel the delivery, which may still
-        # succeed (then the body is in Kafka and in the spool; receipt ids dedupe it).
-        delivery.add_done_callback(_consume_result)
-        await asyncio.shield(delivery)
-        self.metrics.produce_seconds.observe(time.perf_counter() - started)
+        async with asyncio.timeout(timeout_s):
+            delivery = await producer.send(self.topic, record.body, headers=record.headers())
+        # Waited on, never cancelled: a delivery that outlives its request may still succeed
+        # (the body is then in Kafka and in the spool; the receipt id marks the copy).
+        remaining_s = max(0.0, timeout_s - (time.perf_counter() - started))
+        await asyncio.wait((delivery,), timeout=remaining_s)
+        if not delivery.done():
+            delivery.add_done_callback(_consume_result)
+            raise TimeoutError
+        delivery.result()
+        self._produce_seconds.observe(time.perf_counter() - started)
 
     @property
     def connected(self) -> bool:
