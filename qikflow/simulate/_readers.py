@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from qikflow.config import KafkaSettings
 from qikflow.simulate.plan import OutboundState
@@ -34,20 +35,28 @@ class KafkaReader:
             group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
             **kafka.client_options(),
         )
+        # The admin client lists topics and their partitions from fresh metadata; the
+        # consumer's own metadata only covers topics it already reads.
+        self._admin = AIOKafkaAdminClient(**kafka.client_options())
         self._assigned: set[TopicPartition] = set()
 
     async def __aenter__(self) -> KafkaReader:
+        await self._admin.start()
         await self._consumer.start()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self._consumer.stop()
+        await self._admin.close()
 
     async def _assign_new_topics(self) -> None:
         consumer = self._consumer
-        topics = {t for t in await consumer.topics() if self.pattern.fullmatch(t)}
-        wanted = {TopicPartition(topic, p) for topic in topics
-                  for p in consumer.partitions_for_topic(topic) or ()}
+        names = [t for t in await self._admin.list_topics() if self.pattern.fullmatch(t)]
+        # Re-describe every matching topic: one may have gained partitions.
+        described = await self._admin.describe_topics(names) if names else []
+        wanted = {TopicPartition(topic["topic"], partition["partition"])
+                  for topic in described if topic["error_code"] == 0
+                  for partition in topic["partitions"]}
         new = wanted - self._assigned
         if not new:
             return
