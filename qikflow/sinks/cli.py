@@ -13,7 +13,7 @@ def register(subparsers: Any) -> None:
         "sink",
         help="write the per-type topics into PostgreSQL or the Parquet lake",
         description=(
-            "Run one sink as its own consumer group (qikflow-sink-<name>) until SIGTERM. "
+            "Run one sink as its own consumer group (<prefix>-sink-<name>) until SIGTERM. "
             "Offsets are committed only after the store has the records."
         ),
     )

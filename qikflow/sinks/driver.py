@@ -1,6 +1,6 @@
 """The shared sink driver: batch, write with retries, dead-letter poison, then commit.
 
-It runs one sink in one process and one consumer group (`qikflow-sink-<name>`), with a
+It runs one sink in one process and one consumer group (`<prefix>-sink-<name>`), with a
 plain aiokafka consumer and manual commits, so offsets move only after the store has the
 records:
 
@@ -69,7 +69,8 @@ class SinkDriver:
         self.settings = settings
         self.stop = stop or asyncio.Event()
         self.metrics = SinkMetrics(sink.name)
-        self.group_id = f"qikflow-sink-{sink.name}"
+        # Like the streams' `<prefix>-streams`: two prefixes on one cluster never share a group.
+        self.group_id = f"{kafka.topic_prefix}-sink-{sink.name}"
         self.topics = _topics.input_topics(kafka)
         self.dlq = _topics.dlq_topic(kafka)
         self._producer: AIOKafkaProducer | None = None

@@ -1,0 +1,95 @@
+"""The shared driver on the real broker and PostgreSQL: rows land once, poison is set aside."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import asyncpg
+
+from qikflow.sinks.postgres import PostgresSink
+from tests.fixtures.kafka import consume
+from tests.sinks.events import T0, optout, produce, status, text_message
+from tests.sinks.harness import count, running_driver, wait_until
+
+
+async def test_events_in_topics_become_rows_once(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str
+) -> None:
+    read_first = [
+        status("out-1", "read", at=T0 + timedelta(minutes=3)),
+        status("out-1", "sent", at=T0),
+        status("out-1", "delivered", at=T0 + timedelta(minutes=1)),
+    ]
+    duplicate = text_message("in-1", body="hi")
+    events = [duplicate, duplicate, text_message("in-2"), *read_first,
+              status("out-1", "read", at=T0 + timedelta(minutes=3)),
+              optout("in-2", "+919800000001")]
+    await produce(kafka_bootstrap, topic_prefix, events)
+
+    async with running_driver(PostgresSink(database_url)):
+        await wait_until(lambda: _all_landed(database_url), "inbound, statuses and opt-out")
+
+    connection = await asyncpg.connect(database_url)
+    try:
+        inbound = await connection.fetch("SELECT message_id, text FROM inbound_messages "
+                                         "ORDER BY message_id")
+        outbound = await connection.fetchrow("SELECT * FROM outbound_messages")
+        statuses = await connection.fetchval("SELECT count(*) FROM message_status_events")
+        optouts = await connection.fetch("SELECT contact, message_id FROM contact_optouts")
+    finally:
+        await connection.close()
+    assert [(row["message_id"], row["text"]) for row in inbound] == [
+        ("in-1", "hi"), ("in-2", "hello")]
+    assert statuses == 3
+    assert outbound is not None
+    assert outbound["status"] == "read"
+    assert outbound["sent_at"] == T0
+    assert outbound["delivered_at"] == T0 + timedelta(minutes=1)
+    assert outbound["read_at"] == T0 + timedelta(minutes=3)
+    assert not outbound["failed"]
+    assert [(row["contact"], row["message_id"]) for row in optouts] == [
+        ("+919800000001", "in-2")]
+
+
+async def _all_landed(url: str) -> bool:
+    return (await count(url, "SELECT count(*) FROM inbound_messages") == 2
+            and await count(url, "SELECT count(*) FROM message_status_events") == 3
+            and await count(url, "SELECT count(*) FROM contact_optouts") == 1)
+
+
+async def test_poison_records_go_to_the_sink_dlq_and_the_rest_land(
+    kafka_bootstrap: str, topic_prefix: str, database_url: str
+) -> None:
+    good = [text_message(f"ok-{n}") for n in range(30)]
+    # PostgreSQL text cannot hold NUL: this record decodes but can never be written.
+    unwritable = text_message("nul-1", body="bad\x00byte")
+    undecodable = b'{"not": "an event"'
+    events = [*good[:15], unwritable, *good[15:]]
+    await produce(kafka_bootstrap, topic_prefix, events,
+                  extra=[(f"{topic_prefix}.message.text", undecodable)])
+
+    async with running_driver(PostgresSink(database_url)) as driver:
+        await wait_until(
+            lambda: _count_is(database_url, "SELECT count(*) FROM inbound_messages", 30),
+            "the 30 good messages")
+        dead = await consume(kafka_bootstrap, [f"{topic_prefix}.sink.dlq"], expected=2)
+
+    assert await count(database_url, "SELECT count(*) FROM inbound_messages "
+                                     "WHERE message_id = 'nul-1'") == 0
+    by_reason = {dict(record.headers)["qikflow-reason"]: record for record in dead}
+    assert sorted(by_reason) == [b"decode", b"write"]
+    assert by_reason[b"decode"].value == undecodable
+    assert by_reason[b"write"].value == unwritable.to_json()
+    assert by_reason[b"write"].key == unwritable.key
+    headers = dict(by_reason[b"write"].headers)
+    assert headers["qikflow-failed-sink"] == b"postgres"
+    assert headers["qikflow-source-topic"] == f"{topic_prefix}.message.text".encode()
+    assert b"SQLSTATE" in headers["qikflow-error"]
+    assert len(dead) == 2
+    written = driver.metrics.registry.get_sample_value(
+        "qikflow_sink_written_records_total", {"sink": "postgres"})
+    assert written is not None and written >= 30
+
+
+async def _count_is(url: str, sql: str, expected: int) -> bool:
+    return await count(url, sql) == expected
