@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -76,7 +76,7 @@ def topic_of(prefix: str, event: Event | OptOutEvent) -> str:
 
 
 async def produce(
-    bootstrap: str, prefix: str, events: list[Event | OptOutEvent],
+    bootstrap: str, prefix: str, events: Sequence[Event | OptOutEvent],
     *, extra: list[tuple[str, bytes]] | None = None,
 ) -> None:
     """Send events to their per-type topics (and raw `(topic, value)` pairs), then flush."""
@@ -84,8 +84,7 @@ async def produce(
     await producer.start()
     try:
         for event in events:
-            producer_send: Any = producer.send
-            await producer_send(topic_of(prefix, event), event.to_json(), key=event.key)
+            await producer.send(topic_of(prefix, event), event.to_json(), key=event.key)
         for topic, value in extra or []:
             await producer.send(topic, value, key=b"poison")
         await producer.flush()

@@ -7,6 +7,7 @@ from datetime import timedelta
 import asyncpg
 
 from qikflow.sinks.postgres import PostgresSink
+from qikflow.streams.events import Event, OptOutEvent
 from tests.fixtures.kafka import consume
 from tests.sinks.events import T0, optout, produce, status, text_message
 from tests.sinks.harness import count, running_driver, wait_until
@@ -21,7 +22,7 @@ async def test_events_in_topics_become_rows_once(
         status("out-1", "delivered", at=T0 + timedelta(minutes=1)),
     ]
     duplicate = text_message("in-1", body="hi")
-    events = [duplicate, duplicate, text_message("in-2"), *read_first,
+    events: list[Event | OptOutEvent] = [duplicate, duplicate, text_message("in-2"), *read_first,
               status("out-1", "read", at=T0 + timedelta(minutes=3)),
               optout("in-2", "+919800000001")]
     await produce(kafka_bootstrap, topic_prefix, events)
