@@ -24,6 +24,40 @@ def register(subparsers: Any) -> None:
     broker.add_argument("--name", default="default", help="instance name (data folder)")
     broker.set_defaults(handler=_broker)
     register_pg(subparsers)
+    register_up(subparsers)
+
+
+def register_up(subparsers: Any) -> None:
+    up = subparsers.add_parser(
+        "up",
+        help="run the whole local pipeline: Kafka, PostgreSQL, ingest, worker, both sinks",
+        description=(
+            "Start or reuse the local Kafka and PostgreSQL (or use QIKFLOW_KAFKA_BOOTSTRAP and "
+            "QIKFLOW_DATABASE_URL), then supervise the ingest, the router worker and both "
+            "sinks, restarting any that crash. Ctrl-C stops everything in order."
+        ),
+    )
+    up.add_argument("--host", default="127.0.0.1", help="ingest bind address (127.0.0.1)")
+    up.add_argument("--port", type=int, default=8080, help="ingest port (default 8080)")
+    up.add_argument("--workers", type=int, default=1, help="router worker processes (1)")
+    up.add_argument("--refresh", type=float, default=None,
+                    help="status refresh seconds (default 2 on a terminal, 30 otherwise)")
+    up.set_defaults(handler=_up)
+
+
+def _up(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from qikflow.local.kafka import LocalKafkaError
+    from qikflow.local.postgres import LocalPostgresError
+    from qikflow.local.up import UpOptions, run_up
+
+    options = UpOptions(args.host, args.port, args.workers, args.refresh)
+    try:
+        return asyncio.run(run_up(options))
+    except (LocalKafkaError, LocalPostgresError) as error:
+        print(f"qikflow up: {error}", file=sys.stderr)
+        return 1
 
 
 def _broker(args: argparse.Namespace) -> int:
