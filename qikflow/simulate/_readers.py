@@ -19,6 +19,9 @@ from qikflow.simulate.plan import OutboundState
 
 logger = logging.getLogger(__name__)
 
+# The lake's published files; staging files and `.parquet.tmp` files in flight are not.
+LAKE_FILES = "type=*/date=*/*.parquet"
+
 
 class KafkaReader:
     """Reads every topic whose name matches `pattern`, from `since_ms` on, incrementally.
@@ -151,7 +154,7 @@ async def read_database(
 def _read_lake(lake_dir: Path, event_ids: list[str]) -> dict[str, list[str]]:
     import duckdb
 
-    pattern = str(lake_dir / "**" / "*.parquet").replace("'", "''")
+    pattern = str(lake_dir / LAKE_FILES).replace("'", "''")
     query = (f"SELECT event_id, type FROM read_parquet('{pattern}', hive_partitioning=true, "
              "union_by_name=true) WHERE event_id IN (SELECT unnest(?::VARCHAR[]))")
     found: dict[str, list[str]] = {}
@@ -165,7 +168,7 @@ async def read_lake(lake_dir: Path, event_ids: Sequence[str]) -> tuple[dict[str,
     """Event id -> types found in the lake, and a note when it could not be read (yet)."""
     import duckdb
 
-    if not any(lake_dir.rglob("*.parquet")):
+    if not any(lake_dir.glob(LAKE_FILES)):
         return {}, f"no Parquet files under {lake_dir}"
     try:
         return await asyncio.to_thread(_read_lake, lake_dir, list(event_ids)), ""

@@ -64,6 +64,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     import secrets
+    from collections import Counter
     from datetime import UTC, datetime
 
     import orjson
@@ -85,7 +86,10 @@ async def _run(args: argparse.Namespace) -> int:
     report = await sender.run(generator)
     print(report.summary())
     document: dict[str, Any] = {
-        "seed": seed, "rate_per_s": args.rate, "duration_s": args.duration,
+        "seed": seed, "start": start.isoformat(), "rate_per_s": args.rate,
+        "duration_s": args.duration,
+        "kinds": Counter(record.kind for record in generator.truth.records),
+        "event_types": generator.truth.type_counts(),
         "planned": generator.total, "sent": len(report.results), "acked": report.ok,
         "status_counts": {str(k): v for k, v in report.status_counts().items()},
         "latency_s": report.latency_quantiles(), "elapsed_s": report.elapsed_s,

@@ -17,7 +17,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,8 @@ class _Expected:
         self.optouts = dict.fromkeys(truth.optout_message_ids(acked), "contact.optout")
         self.inbound = sorted(truth.inbound_message_ids(acked))
         self.outbound = truth.outbound_states(acked)
+        # Body digests read badly in a report: name the webhook that carried each.
+        self.webhook_of = {r.digest.hex(): r.index for r in reversed(truth.records)}
         self.database = dict.fromkeys(self.inbound, "inbound_messages") | {
             f"{mid}:{status}": "message_status_events" for mid, status in truth.status_events(acked)
         }
@@ -143,13 +145,23 @@ class _KafkaFindings:
     def rows(self) -> list[StageResult]:
         expected = self.expected
         unreadable = f"{self.unreadable} record(s) not JSON" if self.unreadable else ""
+        raw = compare_counts("raw", expected.raw, self.raw, duplicates_fail=False)
+        quarantined = compare_placed("quarantined", expected.quarantine, self.quarantine,
+                                     duplicates_fail=False)
         return [
-            compare_counts("raw", expected.raw, self.raw, duplicates_fail=False),
+            self._name_webhooks(raw),
             compare_placed("routed", expected.events, self.events, note=unreadable),
-            compare_placed("quarantined", expected.quarantine, self.quarantine,
-                           duplicates_fail=False),
+            self._name_webhooks(quarantined),
             compare_placed("opt-out", expected.optouts, self.optouts),
         ]
+
+    def _name_webhooks(self, row: StageResult) -> StageResult:
+        def name(example: str) -> str:
+            digest, _, rest = example.partition(" ")
+            index = self.expected.webhook_of.get(digest)
+            return f"webhook #{index}{' ' + rest if rest else ''}" if index is not None else example
+
+        return replace(row, examples=tuple(name(example) for example in row.examples))
 
 
 def _send_rows(truth: GroundTruth, report: SendReport | None) -> list[StageResult]:

@@ -180,3 +180,4 @@ async def test_losses_duplicates_and_wrong_states_are_reported(
     assert rows["lake"][2] == 1
     table = result.table()
     assert lost in table and "FAIL" in table
+    assert f"raw: e.g. webhook #{messages[2].index}" in table
