@@ -11,9 +11,7 @@ from qikflow.local import supervisor as supervisor_module
 from qikflow.local.supervisor import ChildSpec, Supervisor
 
 
-async def test_crashed_child_is_restarted_and_reported(
-    tmp_path: Path, caplog: object
-) -> None:
+async def test_crashed_child_is_restarted_and_reported(tmp_path: Path) -> None:
     marker = tmp_path / "runs"
     # Crashes on its first two runs, then stays up.
     script = (
@@ -49,7 +47,9 @@ async def test_stop_goes_in_order_and_kills_what_ignores_sigterm(tmp_path: Path)
         "signal.signal(signal.SIGTERM, bye)\n"
         "time.sleep(60)\n"
     )
-    stubborn = "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n"
+    stubborn = (
+        "import signal, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\ntime.sleep(60)\n"
+    )
     specs = [
         ChildSpec("first", [sys.executable, "-c", polite, "first"]),
         ChildSpec("second", [sys.executable, "-c", polite, "second"]),
