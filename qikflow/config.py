@@ -20,7 +20,9 @@ class KafkaSettings(BaseSettings):
     needs no code change.
     """
 
-    model_config = SettingsConfigDict(env_prefix="QIKFLOW_KAFKA_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="QIKFLOW_KAFKA_", extra="ignore", populate_by_name=True
+    )
 
     bootstrap: str = Field(
         DEFAULT_BOOTSTRAP,

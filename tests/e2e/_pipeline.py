@@ -1,0 +1,158 @@
+"""The whole pipeline as real processes (ingest, worker, both sinks) for end-to-end drills.
+
+Children run under the same Supervisor as `qikflow up`, so a killed process is restarted
+the way an operator's supervisor (systemd, Kubernetes, `qikflow up`) would restart it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from qikflow.config import KafkaSettings
+from qikflow.local.supervisor import ChildSpec, Supervisor
+from qikflow.simulate.generator import DEFAULT_START, generate
+from qikflow.simulate.plan import GroundTruth, PlannedWebhook, body_digest
+from qikflow.simulate.reconcile import ReconcileOptions, Reconciliation, reconcile
+from qikflow.simulate.sender import SendReport, SendResult, WebhookSender
+from tests.fixtures.kafka import consume
+from tests.ingest._server import free_port
+
+QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
+USER, PASSWORD = "qikchat", "drill-secret"
+
+
+@dataclass
+class Pipeline:
+    """ingest replica(s), the router worker and both sinks, with their own prefix and stores."""
+
+    bootstrap: str
+    database_url: str
+    root: Path
+    ingest_replicas: int = 1
+    prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:10]}")
+    ports: list[int] = field(default_factory=list)
+    supervisor: Supervisor | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "QIKFLOW_KAFKA_BOOTSTRAP": self.bootstrap,
+            "QIKFLOW_TOPIC_PREFIX": self.prefix,
+            "QIKFLOW_DATABASE_URL": self.database_url,
+            "QIKFLOW_HOME": str(self.root / "home"),
+            "QIKFLOW_LAKE_DIR": str(self.lake_dir),
+            "QIKFLOW_SPOOL_DIR": str(self.root / "spool"),
+            "QIKFLOW_WEBHOOK_USERS": f"{USER}:{PASSWORD}",
+            "QIKFLOW_LAKE_ROLL_INTERVAL_S": "2",
+            "QIKFLOW_STREAMS_WEB_PORT": str(free_port()),
+        }
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.root / "lake"
+
+    @property
+    def urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.ports]
+
+    async def start(self) -> None:
+        self.ports = [free_port() for _ in range(self.ingest_replicas)]
+        env = self.env
+        specs = [
+            ChildSpec(f"ingest-{i}", [QIKFLOW, "ingest", "--host", "127.0.0.1",
+                                      "--port", str(port)], env)
+            for i, port in enumerate(self.ports)
+        ]
+        specs += [
+            ChildSpec("worker", [QIKFLOW, "worker"], env, stop_timeout_s=60),
+            ChildSpec("sink-postgres", [QIKFLOW, "sink", "postgres"], env),
+            ChildSpec("sink-lake", [QIKFLOW, "sink", "lake"], env),
+        ]
+        self.supervisor = Supervisor(specs, self.root / "logs")
+        await self.supervisor.start()
+        for url in self.urls:
+            await wait_healthy(url)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one child; the supervisor restarts it after a second."""
+        assert self.supervisor is not None
+        child = next(c for c in self.supervisor.children if c.spec.name == name)
+        assert child.process is not None and child.running, f"{name} is not running"
+        os.kill(child.process.pid, signal.SIGKILL)
+
+    def logs(self) -> str:
+        parts = []
+        for path in sorted((self.root / "logs").glob("*.log")):
+            parts.append(f"--- {path.name} (last lines)\n" +
+                         "\n".join(path.read_text(errors="replace").splitlines()[-25:]))
+        return "\n".join(parts)
+
+    async def stop(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.stop()
+
+    async def send(self, webhooks: list[PlannedWebhook], concurrency: int = 32) -> SendReport:
+        """Send the webhooks, spread over the ingest replicas by index."""
+        shares = [webhooks[i::len(self.urls)] for i in range(len(self.urls))]
+        reports = await asyncio.gather(*(
+            WebhookSender(url, user=USER, password=PASSWORD, concurrency=concurrency).run(share)
+            for url, share in zip(self.urls, shares, strict=True)
+        ))
+        return SendReport(results=[r for report in reports for r in report.results],
+                          elapsed_s=max(report.elapsed_s for report in reports))
+
+    async def settle_unanswered(self, report: SendReport, truth: GroundTruth,
+                                webhooks: list[PlannedWebhook]) -> SendReport:
+        """Count a request that got no answer (its process was killed) as accepted when its
+        body reached `<prefix>.raw`: it is durable, so the pipeline must carry it through."""
+        unanswered = [r for r in report.results if r.status_code == 0]
+        if not unanswered:
+            return report
+        records = await consume(self.bootstrap, [f"{self.prefix}.raw"], expected=len(truth),
+                                timeout_s=20)
+        landed = {body_digest(r.value or b"") for r in records}
+        by_index = {w.index: w for w in webhooks}
+        settled = [
+            SendResult(r.index, 200, r.latency_s, r.started_s, r.lag_s, r.completion, None)
+            if r.status_code == 0 and by_index[r.index].digest in landed else r
+            for r in report.results
+        ]
+        return SendReport(results=settled, elapsed_s=report.elapsed_s)
+
+    async def reconcile(self, truth: GroundTruth, report: SendReport,
+                        timeout_s: float = 150) -> Reconciliation:
+        kafka = KafkaSettings(bootstrap=self.bootstrap, topic_prefix=self.prefix)
+        options = ReconcileOptions(kafka=kafka, database_url=self.database_url,
+                                   lake_dir=self.lake_dir, timeout_s=timeout_s)
+        return await reconcile(truth, report, options)
+
+
+def traffic(seed: int, rate_per_s: float, duration_s: float
+            ) -> tuple[list[PlannedWebhook], GroundTruth]:
+    """Simulated Qikchat traffic with ids of its own (a fresh start time per drill)."""
+    start = DEFAULT_START.replace(microsecond=seed % 1_000_000)
+    webhooks, truth = generate(seed=seed, rate_per_s=rate_per_s, duration_s=duration_s,
+                               start=start)
+    return list(webhooks), truth
+
+
+async def wait_healthy(url: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(f"{url}/healthz", timeout=1)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"{url} did not become healthy in {timeout_s:.0f}s")
