@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import pwd
+import random
 import shutil
 import socket
 import stat
@@ -213,9 +214,18 @@ def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on now (for dedicated test instances)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_port(low: int = 20_000, high: int = 32_000) -> int:
+    """A TCP port nothing is bound to now, for dedicated test instances.
+
+    Chosen below Linux's ephemeral range (32768+): a client retrying a connection to a
+    stopped server on an ephemeral port can be handed that very port and connect to
+    itself, which would keep the server from binding it again.
+    """
+    for port in random.sample(range(low, high), 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise LocalPostgresError(f"no free TCP port between {low} and {high}")

@@ -44,12 +44,13 @@ class LakeSink(Sink):
 
     def __init__(
         self, root: Path, *, roll_bytes: int, roll_interval_s: float, compact_min_files: int,
-        small_file_bytes: int = 32 * 1024 * 1024,
+        compact_interval_s: float = 600.0, small_file_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.root = root
         self.roll_bytes = roll_bytes
         self.roll_interval_s = roll_interval_s
         self.compact_min_files = compact_min_files
+        self.compact_interval_s = compact_interval_s
         self.small_file_bytes = small_file_bytes
         self._store = LakeStore(root)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake")
@@ -82,7 +83,7 @@ class LakeSink(Sink):
             if state.bytes >= self.roll_bytes or now_s - state.oldest_s >= self.roll_interval_s:
                 await self._run(f"roll of {event_type}/{day}", self._store.roll, event_type, day)
         if now_s >= self._next_compaction_s:
-            self._next_compaction_s = now_s + self.roll_interval_s
+            self._next_compaction_s = now_s + self.compact_interval_s
             await self._run("compaction", self.compact)
 
     def compact(self) -> int:

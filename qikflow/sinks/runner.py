@@ -39,6 +39,7 @@ def build_sink(name: str, settings: SinkSettings) -> Sink:
             settings.lake_dir, roll_bytes=settings.lake_roll_bytes,
             roll_interval_s=settings.lake_roll_interval_s,
             compact_min_files=settings.lake_compact_min_files,
+            compact_interval_s=settings.lake_compact_interval_s,
         )
     raise ValueError(f"unknown sink {name!r}; choose one of {', '.join(SINKS)}")
 

@@ -59,6 +59,12 @@ class SinkSettings(BaseSettings):
         description="Longest a staged event waits before its partition rolls to a Parquet file.",
     )
     lake_compact_min_files: int = Field(
-        4, ge=2,
-        description="A past day's partition with at least this many files is merged into one.",
+        6, ge=2,
+        description=(
+            "A partition with this many small files has them merged into one (a past day's "
+            "partition as soon as it has two)."
+        ),
+    )
+    lake_compact_interval_s: float = Field(
+        600.0, gt=0, description="How often the lake sink looks for partitions to compact."
     )

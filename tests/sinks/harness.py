@@ -10,8 +10,10 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import duckdb
 
 from qikflow.config import KafkaSettings
 from qikflow.sinks.base import Sink
@@ -87,3 +89,10 @@ def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> i
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait(10)
+
+
+def duck(sql: str) -> list[tuple[Any, ...]]:
+    """Rows of one query in a fresh in-memory DuckDB, as a reader of the lake would run it."""
+    with duckdb.connect() as db:
+        rows: list[tuple[Any, ...]] = db.execute(sql).fetchall()
+        return rows
