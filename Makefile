@@ -37,4 +37,6 @@ bench: install
 clean:
 	-$(BIN)/qikflow broker stop
 	-$(BIN)/qikflow broker stop --name test --port 29092
+	-$(BIN)/qikflow pg stop
+	-$(BIN)/qikflow pg stop --name pg-test --port 54330
 	rm -rf $(VENV) .qikflow .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

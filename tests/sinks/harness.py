@@ -72,11 +72,14 @@ async def count(url: str, sql: str) -> int:
         await connection.close()
 
 
-def start_sink_process(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """`qikflow sink <name>` in its own process, logging to `log`."""
+def start_sink_process(
+    name: str, env: dict[str, str], log: Path, *, command: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    """`qikflow sink <name>` (or another `command`) in its own process, logging to `log`."""
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "qikflow", "--log-level", "INFO", "sink", name],
+            [sys.executable, "-m", "qikflow", "--log-level", "INFO",
+             *(command or ["sink", name])],
             env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
