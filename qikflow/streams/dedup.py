@@ -1,0 +1,139 @@
+"""Stage 2 of routing: drop copies of an event id seen within the window, fan out the rest.
+
+The keyed topic holds every copy of one event id in one partition (see `router.py`), so
+one table partition, owned by one worker at a time, decides for all copies. The table maps
+event id -> `<offset>:<first seen ms>`, where offset is that of the keyed record that was
+routed. Remembering the offset is what makes a replay safe: after a crash the worker reads
+again from its last committed offset, finds ids it had already recorded, and must not drop
+them, since their per-type records may never have reached Kafka. A record is a copy only if
+the table holds the same id at an earlier offset, less than a window ago; the record that
+was routed, read again, is routed again (a copy in the output, never a loss).
+
+The table is an expiring table on RocksDB (rocksdict) with a changelog topic. Faust's own
+windowed tables (`.tumbling(expires=...)`) keep every key of the live windows in a Python
+set until it expires, which at thousands of events a second over 24 h is hundreds of
+millions of objects in memory. Here nothing is held per key in memory: RocksDB drops
+entries older than the window at compaction (its TTL), the changelog topic drops them by
+`retention.ms` (`cleanup.policy=compact,delete`), and the first-seen time in each value
+makes the window exact whatever compaction has not yet removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from faust.streams import _current_event
+
+from qikflow.streams import topics as names
+from qikflow.streams._output import Output, header, headers_of
+
+if TYPE_CHECKING:
+    from faust.types import Message
+
+    from qikflow.streams.app import StreamsApp
+
+logger = logging.getLogger(__name__)
+
+TABLE = "dedup"
+
+
+def seen_value(offset: int, first_seen_ms: int) -> bytes:
+    return f"{offset}:{first_seen_ms}".encode()
+
+
+def parse_seen(value: bytes) -> tuple[int, int]:
+    offset, _, first_seen_ms = value.decode().partition(":")
+    return int(offset), int(first_seen_ms)
+
+
+class Deduplicator:
+    """Decides per keyed record: copy (drop and count) or first sighting (route)."""
+
+    def __init__(self, streams: StreamsApp, table: Any) -> None:
+        self._table = table
+        self._topics = streams.topics
+        self._metrics = streams.metrics
+        self._window_ms = streams.settings.dedup_window_s * 1000
+        self.output = Output(streams, names.DEDUP)
+
+    async def handle(self, message: Message) -> None:
+        try:
+            await self._handle(message)
+        except Exception as exc:  # noqa: BLE001 - any failure dead-letters this record only
+            await self.output.fail(message, exc)
+
+    async def _handle(self, message: Message) -> None:
+        headers = headers_of(message)
+        event_id = header(headers, names.EVENT_ID)
+        event_type = header(headers, names.EVENT_TYPE)
+        if not event_id or not event_type:
+            raise ValueError("keyed record without event id or type header")
+        key = event_id.encode()
+        now_ms = int(time.time() * 1000)
+        seen = self._table.get(key)
+        if seen is not None:
+            offset, first_seen_ms = parse_seen(seen)
+            fresh = now_ms - first_seen_ms < self._window_ms
+            if fresh and offset < message.offset:
+                self._metrics.deduplicated.inc()
+                return
+            if not fresh or offset > message.offset:
+                self._table[key] = seen_value(message.offset, now_ms)
+            # offset == message.offset: this very record, read again after a restart.
+        else:
+            self._table[key] = seen_value(message.offset, now_ms)
+        await self.output.send(
+            self._topics.event(event_type), message.key, message.value, headers, message
+        )
+        self._metrics.count_routed(event_type)
+
+
+def register(streams: StreamsApp) -> None:
+    """Declare the keyed topic, the dedup table and the dedup agent on the app."""
+    app = streams.app
+    settings = streams.settings
+    window_ms = settings.dedup_window_s * 1000
+    keyed = app.topic(
+        streams.topics.keyed,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=settings.partitions,
+    )
+    table = app.Table(
+        TABLE,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
+        help="Event ids routed within the dedup window: id -> <offset>:<first seen ms>.",
+        # RocksDB TTL: entries older than the window go at compaction.
+        options={"driver": "rocksdict", "ttl": settings.dedup_window_s},
+        extra_topic_configs={
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(window_ms),
+        },
+    )
+    dedup = Deduplicator(streams, table)
+
+    async def deduplicate(stream: Any) -> None:
+        batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
+        async for events in batches:
+            for event in events:
+                _make_current(event)
+                await dedup.handle(event.message)
+            await dedup.output.settle()
+
+    app.agent(keyed, name=names.DEDUP)(deduplicate)
+
+
+def _make_current(event: Any) -> None:
+    """Make `event` Faust's current event in this task, for the table.
+
+    A table write goes to the changelog partition of `faust.current_event()`, which Faust
+    sets only while a stream yields one event at a time; in a `take_events` batch it is the
+    last event buffered (faust-streaming#497). Only this task's context variable is set:
+    the stream's `current_event` attribute is read by the take buffer in another task.
+    """
+    _current_event.set(weakref.ref(event))
