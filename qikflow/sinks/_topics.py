@@ -1,32 +1,34 @@
-"""The topics a sink reads and the dead-letter topic it writes, with their headers."""
+"""The topics a sink reads and the dead-letter topic it writes, named by `streams/topics.py`."""
 
 from __future__ import annotations
 
 from qikflow.config import KafkaSettings
-from qikflow.streams.events import event_types
+from qikflow.streams.topics import (
+    ERROR,
+    REASON,
+    SOURCE_OFFSET,
+    SOURCE_PARTITION,
+    SOURCE_TOPIC,
+    Topics,
+)
 
-OPTOUT_SUFFIX = "contact.optout"
+__all__ = ["ERROR", "FAILED_SINK", "REASON", "SOURCE_OFFSET", "SOURCE_PARTITION",
+           "SOURCE_TOPIC", "dlq_topic", "input_topics", "is_optout"]
+
 DLQ_SUFFIX = "sink.dlq"
-
-# Headers added to a dead-lettered record; the record's own headers travel unchanged.
-ERROR = "qikflow-error"
-REASON = "qikflow-reason"
+# Added to a dead-lettered record beside the streams' error headers: which sink failed.
 FAILED_SINK = "qikflow-failed-sink"
-SOURCE_TOPIC = "qikflow-source-topic"
-SOURCE_PARTITION = "qikflow-source-partition"
-SOURCE_OFFSET = "qikflow-source-offset"
 
 
 def input_topics(kafka: KafkaSettings) -> list[str]:
     """Every per-type event topic and the opt-out topic, as an explicit list."""
-    return [kafka.topic(event_type) for event_type in event_types()] + [
-        kafka.topic(OPTOUT_SUFFIX)
-    ]
+    topics = Topics.from_settings(kafka)
+    return [*topics.events(), topics.optout]
 
 
 def dlq_topic(kafka: KafkaSettings) -> str:
-    return kafka.topic(DLQ_SUFFIX)
+    return Topics.from_settings(kafka).name(DLQ_SUFFIX)
 
 
 def is_optout(topic: str) -> bool:
-    return topic.endswith("." + OPTOUT_SUFFIX)
+    return topic.endswith(".contact.optout")
