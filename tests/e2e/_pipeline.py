@@ -101,14 +101,28 @@ class Pipeline:
             await self.supervisor.stop()
 
     async def send(self, webhooks: list[PlannedWebhook], concurrency: int = 32) -> SendReport:
-        """Send the webhooks, spread over the ingest replicas by index."""
+        """Send the webhooks, spread over the ingest replicas by index.
+
+        With several replicas, a request that got no answer is sent once more to another
+        replica, as the reverse proxy in front of them does (compose.yaml, deploy/Caddyfile).
+        """
         shares = [webhooks[i::len(self.urls)] for i in range(len(self.urls))]
         reports = await asyncio.gather(*(
             WebhookSender(url, user=USER, password=PASSWORD, concurrency=concurrency).run(share)
             for url, share in zip(self.urls, shares, strict=True)
         ))
-        return SendReport(results=[r for report in reports for r in report.results],
-                          elapsed_s=max(report.elapsed_s for report in reports))
+        results = {r.index: r for report in reports for r in report.results}
+        if len(self.urls) > 1:
+            by_index = {w.index: w for w in webhooks}
+            for replica, share in enumerate(shares):
+                retry = [by_index[w.index] for w in share if results[w.index].status_code == 0]
+                if not retry:
+                    continue
+                other = self.urls[(replica + 1) % len(self.urls)]
+                again = await WebhookSender(other, user=USER, password=PASSWORD,
+                                            concurrency=concurrency).run(retry)
+                results.update({r.index: r for r in again.results})
+        return merged(list(results.values()), max(report.elapsed_s for report in reports))
 
     async def settle_unanswered(self, report: SendReport, truth: GroundTruth,
                                 webhooks: list[PlannedWebhook]) -> SendReport:
@@ -126,7 +140,7 @@ class Pipeline:
             if r.status_code == 0 and by_index[r.index].digest in landed else r
             for r in report.results
         ]
-        return SendReport(results=settled, elapsed_s=report.elapsed_s)
+        return merged(settled, report.elapsed_s)
 
     async def reconcile(self, truth: GroundTruth, report: SendReport,
                         timeout_s: float = 150) -> Reconciliation:
@@ -134,6 +148,12 @@ class Pipeline:
         options = ReconcileOptions(kafka=kafka, database_url=self.database_url,
                                    lake_dir=self.lake_dir, timeout_s=timeout_s)
         return await reconcile(truth, report, options)
+
+
+def merged(results: list[SendResult], elapsed_s: float) -> SendReport:
+    results = sorted(results, key=lambda r: r.index)
+    return SendReport(results=results, elapsed_s=elapsed_s,
+                      ok=sum(1 for r in results if r.status_code == 200))
 
 
 def traffic(seed: int, rate_per_s: float, duration_s: float

@@ -26,8 +26,14 @@ OUTAGE_S = 20
 Fault = Callable[[Pipeline], Awaitable[None]]
 
 
-async def drill(pipeline: Pipeline, fault: Fault, seed: int) -> None:
-    """Send load, inject the fault mid-way, then require a clean reconciliation."""
+async def drill(pipeline: Pipeline, fault: Fault, seed: int, *,
+                answers_may_be_lost: bool = False) -> None:
+    """Send load, inject the fault mid-way, then require a clean reconciliation.
+
+    `answers_may_be_lost`: the only ingest is killed, so requests sent while it restarts
+    get no answer (Qikchat would count them as failed); everything acknowledged must
+    still arrive everywhere, and no request may get an error status.
+    """
     webhooks, truth = traffic(seed, RATE_PER_S, DURATION_S)
 
     async def inject() -> None:
@@ -38,7 +44,12 @@ async def drill(pipeline: Pipeline, fault: Fault, seed: int) -> None:
     report = await pipeline.settle_unanswered(report, truth, webhooks)
     assert report.acked(), "no webhook was accepted at all"
     result = await pipeline.reconcile(truth, report)
-    assert result.ok, f"\n{result.table()}\n{pipeline.logs()}"
+    if answers_may_be_lost:
+        assert set(report.status_counts()) <= {200, 0}, report.status_counts()
+        rows = [row for row in result.rows if row.stage != "acked (200)"]
+    else:
+        rows = result.rows
+    assert all(row.ok for row in rows), f"\n{result.table()}\nlogs: {pipeline.root / 'logs'}"
 
 
 @pytest.fixture
@@ -61,7 +72,8 @@ def killer(name: str) -> Fault:
     [("ingest-0", 101), ("worker", 102), ("sink-postgres", 103), ("sink-lake", 104)],
 )
 async def test_sigkill_loses_nothing(pipeline: Pipeline, process: str, seed: int) -> None:
-    await drill(pipeline, killer(process), seed=seed)
+    await drill(pipeline, killer(process), seed=seed,
+                answers_may_be_lost=process.startswith("ingest"))
 
 
 async def test_two_ingest_replicas_one_killed(
