@@ -57,6 +57,7 @@ class IngestApp:
         self.kafka = kafka
         self.credentials = Credentials.from_settings(settings)
         self.metrics = IngestMetrics()
+        self._requests_by_status: dict[int, Any] = {}
         self._services: _Services | None = None
 
     @asynccontextmanager
@@ -96,7 +97,11 @@ class IngestApp:
     async def receive(self, request: Request) -> Response:
         started = time.perf_counter()
         response = await self._receive(request, started)
-        self.metrics.requests.labels(str(response.status_code)).inc()
+        counter = self._requests_by_status.get(response.status_code)
+        if counter is None:
+            counter = self._requests_by_status[response.status_code] = (
+                self.metrics.requests.labels(str(response.status_code)))
+        counter.inc()
         return response
 
     async def _receive(self, request: Request, started: float) -> Response:

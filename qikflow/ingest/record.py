@@ -7,6 +7,7 @@ request travels in Kafka record headers named here, once.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -68,6 +69,9 @@ class _ReceiptIds:
         self._lock = threading.Lock()
         self._last_ms = 0
         self._counter = 0
+        # Seeded from the OS once: uniqueness needs unpredictable bits per process, not a
+        # system call per id (this runs once per webhook).
+        self._random = random.Random(os.urandom(32))
 
     def new(self) -> str:
         with self._lock:
@@ -82,9 +86,9 @@ class _ReceiptIds:
                 now_ms = self._last_ms
             else:
                 self._last_ms = now_ms
-                self._counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
+                self._counter = self._random.getrandbits(10)
             counter = self._counter
-        random_tail = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+            random_tail = self._random.getrandbits(62)
         value = (now_ms & ((1 << 48) - 1)) << 80
         value |= 0x7 << 76 | counter << 64 | 0b10 << 62 | random_tail
         hexed = f"{value:032x}"

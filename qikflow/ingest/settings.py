@@ -49,7 +49,12 @@ class IngestSettings(BaseSettings):
     raw_partitions: int = Field(6, gt=0, description="Partitions of `<prefix>.raw` if created.")
     replication_factor: int = Field(1, gt=0, description="Replication of `<prefix>.raw`.")
     producer_linger_ms: int = Field(
-        2, ge=0, description="Producer linger: waits this long to batch concurrent requests."
+        0,
+        ge=0,
+        description=(
+            "Producer linger. 0 sends at once; records arriving while a request is in flight "
+            "still share the next batch, and each webhook waits no longer than it must."
+        ),
     )
     producer_max_batch_bytes: int = Field(
         1 * MIB, gt=0, description="Largest producer batch per partition."
