@@ -1,0 +1,232 @@
+"""bench/e2e: sustained simulated Qikchat load through the whole local pipeline.
+
+Runs the ingest, the router worker and both sinks as processes (as `qikflow up` does), sends
+the simulator's realistic traffic at a fixed rate, and prints: acked webhooks/s, p99 ack
+latency, end-to-end latency from ingest receipt to the row in PostgreSQL (p50/p99), and the
+consumer lag of every stage when sending ends and once the pipeline drained. Writes
+bench/results/e2e.json and bench/results/e2e.png (throughput and latency over time).
+
+    make bench      # or, with Kafka and PostgreSQL running:
+    .venv/bin/python -m bench.e2e --rate 300 --duration 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench._report import RESULTS_DIR, print_table, write_results
+from qikflow.config import KafkaSettings
+from qikflow.local._status import take_snapshot
+from qikflow.local.supervisor import ChildSpec, Supervisor
+from qikflow.simulate.generator import DEFAULT_START, generate
+from qikflow.simulate.sender import SendReport, WebhookSender
+
+QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
+USER, PASSWORD = "bench", "bench-secret"
+
+
+def quantile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def wait_healthy(url: str) -> None:
+    async with httpx.AsyncClient() as client:
+        for _ in range(150):
+            try:
+                if (await client.get(f"{url}/healthz", timeout=1)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"ingest at {url} did not start")
+
+
+async def e2e_latencies(database_url: str) -> list[tuple[float, float]]:
+    """(received epoch s, receipt-to-row seconds) of every inbound and status row."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT extract(epoch FROM received_at)::float8 AS at, "
+            "extract(epoch FROM stored_at - received_at)::float8 AS seconds "
+            "FROM inbound_messages UNION ALL "
+            "SELECT extract(epoch FROM received_at)::float8, "
+            "extract(epoch FROM stored_at - received_at)::float8 FROM message_status_events"
+        )
+    finally:
+        await connection.close()
+    return [(row["at"], row["seconds"]) for row in rows]
+
+
+async def row_count(database_url: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        value = await connection.fetchval(
+            "SELECT (SELECT count(*) FROM inbound_messages) + "
+            "(SELECT count(*) FROM message_status_events)")
+        return int(value or 0)
+    except asyncpg.UndefinedTableError:
+        return 0
+    finally:
+        await connection.close()
+
+
+async def create_database(admin_url: str) -> str:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(admin_url)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def per_second(report: SendReport) -> list[dict[str, float]]:
+    buckets: dict[int, list[float]] = defaultdict(list)
+    for result in report.results:
+        if result.status_code == 200:
+            buckets[int(result.started_s)].append(result.latency_s)
+    return [{"second": s, "acked": len(v), "p99_ms": quantile(v, 0.99) * 1000}
+            for s, v in sorted(buckets.items())]
+
+
+def plot(series: list[dict[str, float]], e2e: list[tuple[float, float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    seconds = [p["second"] for p in series]
+    top.plot(seconds, [p["acked"] for p in series], label="acked webhooks/s")
+    top.set_ylabel("webhooks/s")
+    top.legend(loc="lower right")
+    bottom.plot(seconds, [p["p99_ms"] for p in series], label="p99 ack latency (ms)")
+    if e2e:
+        start = min(at for at, _ in e2e)
+        by_second: dict[int, list[float]] = defaultdict(list)
+        for at, latency in e2e:
+            by_second[int(at - start)].append(latency * 1000)
+        xs = sorted(by_second)
+        bottom.plot(xs, [quantile(by_second[x], 0.5) for x in xs],
+                    label="receipt to PostgreSQL row, p50 (ms)")
+        bottom.plot(xs, [quantile(by_second[x], 0.99) for x in xs],
+                    label="receipt to PostgreSQL row, p99 (ms)")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("seconds into the run")
+    bottom.set_ylabel("ms")
+    bottom.legend(loc="upper right", fontsize=8)
+    figure.suptitle("qikflow end to end: simulated Qikchat load")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any]:
+    bootstrap = os.environ["QIKFLOW_KAFKA_BOOTSTRAP"]
+    database_url = await create_database(os.environ["QIKFLOW_DATABASE_URL"])
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    scratch = Path(tempfile.mkdtemp(prefix="qikflow-bench-e2e-"))
+    port = 18000 + os.getpid() % 1000
+    env = {
+        "QIKFLOW_KAFKA_BOOTSTRAP": bootstrap, "QIKFLOW_TOPIC_PREFIX": prefix,
+        "QIKFLOW_DATABASE_URL": database_url, "QIKFLOW_HOME": str(scratch / "home"),
+        "QIKFLOW_LAKE_DIR": str(scratch / "lake"), "QIKFLOW_SPOOL_DIR": str(scratch / "spool"),
+        "QIKFLOW_WEBHOOK_USERS": f"{USER}:{PASSWORD}",
+        "QIKFLOW_STREAMS_WEB_PORT": str(port + 1),
+        "QIKFLOW_LOG_LEVEL": "WARNING",
+    }
+    supervisor = Supervisor([
+        ChildSpec("ingest", [QIKFLOW, "ingest", "--host", "127.0.0.1", "--port", str(port)], env),
+        ChildSpec("worker", [QIKFLOW, "worker"], env, stop_timeout_s=60),
+        ChildSpec("sink-postgres", [QIKFLOW, "sink", "postgres"], env),
+        ChildSpec("sink-lake", [QIKFLOW, "sink", "lake"], env),
+    ], scratch / "logs")
+    await supervisor.start()
+    kafka = KafkaSettings(bootstrap=bootstrap, topic_prefix=prefix)
+    groups = [f"{prefix}-streams", f"{prefix}-sink-postgres", f"{prefix}-sink-lake"]
+    try:
+        url = f"http://127.0.0.1:{port}"
+        await wait_healthy(url)
+        await asyncio.sleep(8)  # let the worker and sinks join their groups
+        webhooks, truth = generate(seed=11, rate_per_s=rate, duration_s=duration_s,
+                                   start=DEFAULT_START)
+        report = await WebhookSender(url, user=USER, password=PASSWORD,
+                                     concurrency=concurrency).run(list(webhooks))
+        lag_at_end = (await take_snapshot(kafka, groups, None, scratch / "lake")).lag
+        expected_rows = len(truth.inbound_message_ids(report.acked())) + len(
+            truth.status_events(report.acked()))
+        drain_started = time.monotonic()
+        while time.monotonic() - drain_started < 300:
+            if await row_count(database_url) >= expected_rows:
+                break
+            await asyncio.sleep(0.5)
+        drain_s = time.monotonic() - drain_started
+        lag_drained = (await take_snapshot(kafka, groups, None, scratch / "lake")).lag
+        e2e = await e2e_latencies(database_url)
+    finally:
+        await supervisor.stop()
+    latencies = [r.latency_s for r in report.results if r.status_code == 200]
+    e2e_seconds = [seconds for _, seconds in e2e]
+    series = per_second(report)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    plot(series, e2e, RESULTS_DIR / "e2e.png")
+    return {
+        "rate_target": rate, "duration_s": duration_s, "concurrency": concurrency,
+        "sent": len(report.results), "acked": report.ok,
+        "non_200": len(report.results) - report.ok,
+        "acked_per_s": report.ok / report.elapsed_s if report.elapsed_s else 0.0,
+        "ack_p50_ms": quantile(latencies, 0.5) * 1000,
+        "ack_p99_ms": quantile(latencies, 0.99) * 1000,
+        "rows_expected": expected_rows, "rows": len(e2e),
+        "e2e_p50_ms": quantile(e2e_seconds, 0.5) * 1000,
+        "e2e_p99_ms": quantile(e2e_seconds, 0.99) * 1000,
+        "lag_at_end_of_sending": lag_at_end, "lag_after_drain": lag_drained,
+        "drain_after_sending_s": drain_s, "series": series,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=300.0, help="webhooks per second")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+    for name in ("QIKFLOW_KAFKA_BOOTSTRAP", "QIKFLOW_DATABASE_URL"):
+        if not os.environ.get(name):
+            sys.exit(f"set {name} (make bench starts the services and sets both)")
+    figures = asyncio.run(run(args.rate, args.duration, args.concurrency))
+    print(f"bench/e2e: {args.rate:.0f} webhooks/s target for {args.duration:.0f}s, "
+          f"concurrency {args.concurrency}")
+    print_table(["figure", "value"], [
+        ["webhooks sent / acked / non-200",
+         f"{figures['sent']} / {figures['acked']} / {figures['non_200']}"],
+        ["acked webhooks/s", f"{figures['acked_per_s']:.0f}"],
+        ["ack latency p50 / p99", f"{figures['ack_p50_ms']:.1f} / {figures['ack_p99_ms']:.1f} ms"],
+        ["receipt -> PostgreSQL row p50 / p99",
+         f"{figures['e2e_p50_ms']:.0f} / {figures['e2e_p99_ms']:.0f} ms"],
+        ["rows in PostgreSQL / expected", f"{figures['rows']} / {figures['rows_expected']}"],
+        ["consumer lag when sending ended", str(figures["lag_at_end_of_sending"])],
+        ["drained after sending in", f"{figures['drain_after_sending_s']:.1f} s"],
+        ["consumer lag after drain", str(figures["lag_after_drain"])],
+    ])
+    write_results("e2e", {k: v for k, v in figures.items()})
+    print(f"plot written to {RESULTS_DIR / 'e2e.png'}")
+
+
+if __name__ == "__main__":
+    main()
