@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 StoredIn = Literal["kafka", "spool"]
 CONNECT_BACKOFF_MAX_S = 5.0
+STARTUP_CONNECT_WAIT_S = 5.0
 
 
 class RawPublisher:
@@ -58,9 +59,14 @@ class RawPublisher:
 
     # -- lifecycle ---------------------------------------------------------
 
-    async def start(self) -> None:
-        """Connect in the background: the ingest serves (into the spool) while Kafka is away."""
+    async def start(self, wait_s: float = STARTUP_CONNECT_WAIT_S) -> None:
+        """Connect to Kafka, waiting up to `wait_s`; past that, go on connecting in the
+        background while the ingest serves into the spool."""
         self._connector = asyncio.create_task(self._connect(), name="kafka-connect")
+        done, _ = await asyncio.wait((self._connector,), timeout=wait_s)
+        if not done:
+            logger.warning("Kafka at %s not reachable within %.0fs of start; serving into the "
+                           "spool %s meanwhile", self.kafka.bootstrap, wait_s, self.spool.path)
 
     async def stop(self) -> None:
         """Flush what the producer holds, then close it. Unsent bodies are already spooled."""
