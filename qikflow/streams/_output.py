@@ -1,11 +1,14 @@
-"""Sending from agents: records go out through the app's producer, and a batch is only
-acknowledged once every record it sent is delivered or dead-lettered.
+"""Sending from agents without waiting: a consumed record is acked only once every record
+sent for it is delivered (or, failing that, dead-lettered).
 
 Faust commits the offset of an acked event after flushing the producer, but a record the
-broker refused after the producer's retries would still be committed, and lost. So every
-agent calls `settle()` before its batch is acked: a record that was not delivered sends its
-source record to `<prefix>.dlq` with the error, and if even that fails the process exits at
-once, before Faust can commit, so the batch is read again on restart.
+broker refused after the producer's retries would still be committed, and lost. Waiting for
+delivery after each batch is correct but ties throughput to the broker's round trip. So
+each consumed record carries one extra Faust reference (`Message.incref`, the mechanism
+Faust uses when several streams read one record) while its outputs are in flight; the last
+delivery callback releases it, and only then can Faust commit the offset. An output that
+was not delivered sends its source record to `<prefix>.dlq` with the error first; if even
+that fails the process exits at once, before Faust can commit, so the record is read again.
 """
 
 from __future__ import annotations
@@ -52,31 +55,91 @@ def context(message: Message) -> str:
     return f"{message.topic}[{message.partition}]@{message.offset}"
 
 
+class Delivery:
+    """The outputs of one consumed record; holds a Faust reference on it until delivered."""
+
+    __slots__ = ("_closed", "_errors", "_output", "_pending", "_retried", "source")
+
+    def __init__(self, output: Output, source: Message) -> None:
+        self._output = output
+        self.source = source
+        self._pending = 0
+        self._closed = False
+        self._errors: list[BaseException] = []
+        self._retried = False
+        source.incref()
+
+    def add(self, future: asyncio.Future[Any], *, dead_letter: bool) -> None:
+        self._pending += 1
+        if dead_letter:
+            future.add_done_callback(self._dead_letter_done)
+        else:
+            future.add_done_callback(self._done)
+
+    def _done(self, future: asyncio.Future[Any]) -> None:
+        self._pending -= 1
+        error = future.exception() if not future.cancelled() else asyncio.CancelledError()
+        if error is not None:
+            self._errors.append(error)
+        self._maybe_release()
+
+    def _dead_letter_done(self, future: asyncio.Future[Any]) -> None:
+        self._pending -= 1
+        error = future.exception() if not future.cancelled() else asyncio.CancelledError()
+        if error is not None:
+            self._output.give_up(self.source, error)
+        self._maybe_release()
+
+    def close(self) -> None:
+        """Every output of the record is queued; release it once they are delivered."""
+        self._closed = True
+        self._maybe_release()
+
+    def _maybe_release(self) -> None:
+        if not self._closed or self._pending:
+            return
+        if self._errors and not self._retried:
+            self._retried = True
+            asyncio.ensure_future(self._output.redirect(self, self._errors))
+            return
+        self.source.ack(self._output.consumer)
+
+
 class Output:
-    """What one agent sends, with the delivery futures of its current batch."""
+    """What one agent sends; see the module doc for when its source records are acked."""
 
     def __init__(self, streams: StreamsApp, agent: str) -> None:
         self._app = streams.app
         self._dlq = streams.topics.dlq
         self._metrics = streams.metrics
         self.agent = agent
-        # (delivery future, the consumed record it came from, is it a dead-letter record)
-        self._pending: list[tuple[asyncio.Future[Any], Message, bool]] = []
+
+    @property
+    def consumer(self) -> Any:
+        return self._app.consumer
+
+    def start(self, source: Message) -> Delivery:
+        """Begin handling `source`; call `close()` on the result once all is sent."""
+        return Delivery(self, source)
 
     async def send(
         self,
+        delivery: Delivery,
         topic: str,
         key: bytes | None,
         value: bytes | None,
         headers: Headers,
-        source: Message,
-    ) -> None:
-        """Queue one record; `source` is the consumed record it came from."""
-        future = await self._app.producer.send(topic, key, value, None, None, headers)
-        self._pending.append((cast("asyncio.Future[Any]", future), source, False))
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]:
+        """Queue one record made from `delivery.source`."""
+        sent = await self._app.producer.send(topic, key, value, partition, None, headers)
+        future = cast("asyncio.Future[Any]", sent)
+        delivery.add(future, dead_letter=False)
+        return future
 
-    async def dead_letter(self, source: Message, error: str) -> None:
-        """Queue `source` for `<prefix>.dlq`: its bytes and headers, plus why and where."""
+    async def dead_letter(self, delivery: Delivery, error: str) -> None:
+        """Queue the source record for `<prefix>.dlq`: its bytes and headers, why and where."""
+        source = delivery.source
         self._metrics.dead_lettered.labels(agent=self.agent).inc()
         headers = [
             *headers_of(source),
@@ -86,44 +149,50 @@ class Output:
             (names.SOURCE_PARTITION, str(source.partition).encode()),
             (names.SOURCE_OFFSET, str(source.offset).encode()),
         ]
-        future = await self._app.producer.send(
+        sent = await self._app.producer.send(
             self._dlq, source.key, source.value, None, None, headers
         )
-        self._pending.append((cast("asyncio.Future[Any]", future), source, True))
+        delivery.add(cast("asyncio.Future[Any]", sent), dead_letter=True)
 
-    async def fail(self, source: Message, exc: BaseException) -> None:
-        """An exception while handling `source`: log it with context and dead-letter it."""
+    async def fail(self, delivery: Delivery, exc: BaseException) -> None:
+        """An exception while handling a record: log it with context and dead-letter it."""
+        source = delivery.source
         self._metrics.agent_failures.labels(agent=self.agent).inc()
         logger.error(
             "agent %s failed on %s (event %s): %s: %s",
-            self.agent, context(source),
-            header(headers_of(source), names.EVENT_ID) or "-", type(exc).__name__, exc,
+            self.agent,
+            context(source),
+            header(headers_of(source), names.EVENT_ID) or "-",
+            type(exc).__name__,
+            exc,
             exc_info=exc,
         )
-        await self.dead_letter(source, f"{type(exc).__name__}: {exc}")
+        await self.dead_letter(delivery, f"{type(exc).__name__}: {exc}")
 
-    async def settle(self) -> None:
-        """Wait until everything queued since the last call is delivered (see module doc)."""
-        while self._pending:
-            pending, self._pending = self._pending, []
-            await asyncio.wait([future for future, _, _ in pending])
-            for future, source, was_dead_letter in pending:
-                error = future.exception()
-                if error is None:
-                    continue
-                if was_dead_letter:
-                    self._give_up(source, error)
-                logger.error(
-                    "agent %s could not deliver a record from %s: %r",
-                    self.agent, context(source), error,
-                )
-                await self.dead_letter(source, f"undeliverable: {type(error).__name__}: {error}")
+    async def redirect(self, delivery: Delivery, errors: list[BaseException]) -> None:
+        """Outputs of a record were not delivered: dead-letter the record instead."""
+        error = errors[0]
+        logger.error(
+            "agent %s could not deliver %d record(s) made from %s: %r",
+            self.agent,
+            len(errors),
+            context(delivery.source),
+            error,
+        )
+        try:
+            await self.dead_letter(delivery, f"undeliverable: {type(error).__name__}: {error}")
+        except Exception as exc:  # noqa: BLE001 - the producer refuses even to queue it
+            self.give_up(delivery.source, exc)
+        delivery.close()
 
-    def _give_up(self, source: Message, error: BaseException) -> None:
+    def give_up(self, source: Message, error: BaseException) -> None:
         logger.critical(
             "agent %s cannot deliver %s even to %s (%r); exiting before Faust commits it, "
             "so it is read again after a restart",
-            self.agent, context(source), self._dlq, error,
+            self.agent,
+            context(source),
+            self._dlq,
+            error,
         )
         logging.shutdown()
         os._exit(EXIT_UNDELIVERABLE)

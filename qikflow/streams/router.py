@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from qikflow.ingest.record import RawRecord
 from qikflow.streams import topics as names
-from qikflow.streams._output import Output, headers_of
+from qikflow.streams._output import Delivery, Output, headers_of
 from qikflow.streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 
 if TYPE_CHECKING:
@@ -36,12 +36,16 @@ class Router:
     async def route(self, message: Message) -> None:
         """Route one raw record; an exception dead-letters the record instead of escaping."""
         self._metrics.raw.inc()
+        delivery = self.output.start(message)
         try:
-            await self._route(message)
+            await self._route(delivery)
         except Exception as exc:  # noqa: BLE001 - any failure dead-letters this record only
-            await self.output.fail(message, exc)
+            await self.output.fail(delivery, exc)
+        finally:
+            delivery.close()
 
-    async def _route(self, message: Message) -> None:
+    async def _route(self, delivery: Delivery) -> None:
+        message = delivery.source
         headers = headers_of(message)
         outcome = parse_raw(RawRecord.from_kafka(message.value, headers))
         if isinstance(outcome, Parsed):
@@ -52,16 +56,16 @@ class Router:
                     (names.EVENT_TYPE, event.type.encode()),
                 ]
                 await self.output.send(
-                    self._topics.keyed, event.key, event.to_json(), event_headers, message
+                    delivery, self._topics.keyed, event.key, event.to_json(), event_headers
                 )
         elif isinstance(outcome, Unrecognised):
             self._metrics.unknown.inc()
             reason = (names.REASON, outcome.reason.encode("utf-8", "replace"))
             await self.output.send(
-                self._topics.unknown, message.key, message.value, [*headers, reason], message
+                delivery, self._topics.unknown, message.key, message.value, [*headers, reason]
             )
         elif isinstance(outcome, Undecodable):
-            await self.output.dead_letter(message, outcome.error)
+            await self.output.dead_letter(delivery, outcome.error)
 
 
 def register(streams: StreamsApp) -> None:
@@ -77,7 +81,5 @@ def register(streams: StreamsApp) -> None:
         async for events in batches:
             for event in events:
                 await router.route(event.message)
-            # Acked (and so committable) only once every record of the batch is delivered.
-            await router.output.settle()
 
     app.agent(raw, name=names.ROUTER)(route)

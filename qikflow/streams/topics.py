@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from qikflow.config import KafkaSettings
@@ -72,4 +73,4 @@ class Topics:
 
     def pattern(self, kind: str) -> str:
         """A subscription pattern for a kind: `pattern("status")` is `^qikchat\\.status\\..*`."""
-        return rf"^{self.prefix.replace('.', chr(92) + '.')}\.{kind}\..*"
+        return rf"^{re.escape(self.prefix)}\.{kind}\..*"

@@ -51,7 +51,7 @@ def event_agent(
 
     Events come in batches (`take_events`). An exception from `handle` sends that one
     record, unchanged, to `<prefix>.dlq` with `qikflow-error` and `qikflow-failed-agent`
-    headers, and the agent goes on with the next. A batch is acked only once all it
+    headers, and the agent goes on with the next. A record is acked only once all it
     emitted is delivered.
     """
     app = streams.app
@@ -67,15 +67,16 @@ def event_agent(
     async def run(stream: Any) -> None:
         async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
             for event in events:
-                message = event.message
+                delivery = output.start(event.message)
                 try:
-                    for record in handle(Event.from_json(message.value)):
+                    for record in handle(Event.from_json(event.message.value)):
                         headers = [*record.headers]
-                        await output.send(record.topic, record.key, record.value, headers, message)
+                        await output.send(delivery, record.topic, record.key, record.value, headers)
                         emitted.inc()
                 except Exception as exc:  # noqa: BLE001 - any failure dead-letters this record
-                    await output.fail(message, exc)
-            await output.settle()
+                    await output.fail(delivery, exc)
+                finally:
+                    delivery.close()
 
     app.agent(source, name=name)(run)
 
