@@ -1,0 +1,207 @@
+"""bench/streams: events/s of the Faust router against a plain aiokafka loop, same data, same run.
+
+Usage, with Kafka running:
+    QIKFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 .venv/bin/python -m bench.streams [--records 50000]
+
+Both read the same `<prefix>.raw` backlog of simulated Qikchat traffic (realistic mix, with
+resends). The plain loop is consume (getmany) -> parse_raw -> produce to the per-type topic,
+no dedup. The router is one `qikflow worker` process doing all it does in production:
+parse, re-key, dedup against the RocksDB table (with changelog), fan out, opt-out agent.
+Each rate is raw records over the processing window: for the worker, from the first record
+it wrote (keyed topic) to the last per-type record, read from record timestamps, so start-up
+and group join are not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from bench._report import print_table, write_results
+from qikflow.config import KafkaSettings
+from qikflow.ingest.record import RawRecord, new_receipt_id
+from qikflow.simulate.generator import generate
+from qikflow.streams._admin import ensure_topics
+from qikflow.streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
+from qikflow.streams.settings import StreamsSettings
+from qikflow.streams.topics import Topics
+
+
+async def load_raw(kafka: KafkaSettings, topics: Topics, records: int) -> int:
+    webhooks, _ = generate(seed=7, rate_per_s=1000.0, duration_s=records / 1000.0)
+    producer = AIOKafkaProducer(
+        **kafka.client_options(), linger_ms=10, max_batch_size=1_048_576, acks="all"
+    )
+    await producer.start()
+    try:
+        for webhook in webhooks:
+            record = RawRecord(
+                webhook.body, new_receipt_id(), int(time.time() * 1000), "qikchat",
+                webhook.account or "",
+            )
+            await producer.send(topics.raw, webhook.body, headers=record.headers())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return len(webhooks)
+
+
+async def plain_loop(kafka: KafkaSettings, topics: Topics, out: Topics, expected: int) -> float:
+    """Raw records/s of consume -> parse_raw -> produce, the same work minus dedup."""
+    consumer = AIOKafkaConsumer(
+        topics.raw, **kafka.client_options(), group_id=f"{out.prefix}-plain",
+        auto_offset_reset="earliest", enable_auto_commit=False, max_partition_fetch_bytes=4_194_304,
+    )
+    producer = AIOKafkaProducer(**kafka.client_options(), linger_ms=5, max_batch_size=1_048_576)
+    await consumer.start()
+    await producer.start()
+    seen = 0
+    started: float | None = None
+    try:
+        while seen < expected:
+            batch = await consumer.getmany(timeout_ms=500, max_records=1000)
+            if started is None and batch:
+                started = time.perf_counter()
+            for records in batch.values():
+                for message in records:
+                    record = RawRecord.from_kafka(message.value, message.headers)
+                    outcome = parse_raw(record)
+                    if isinstance(outcome, Parsed):
+                        for event in outcome.events:
+                            topic = out.event(event.type)
+                            await producer.send(topic, event.to_json(), key=event.key)
+                    elif isinstance(outcome, Unrecognised):
+                        await producer.send(out.unknown, message.value)
+                    elif isinstance(outcome, Undecodable):
+                        await producer.send(out.dlq, message.value)
+                seen += len(records)
+            await producer.flush()
+            await consumer.commit()
+        elapsed = time.perf_counter() - (started or time.perf_counter())
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return seen / elapsed
+
+
+async def _last_timestamps(kafka: KafkaSettings, names: list[str]) -> tuple[int, int, int]:
+    """(records, first timestamp ms, last timestamp ms) over the given topics."""
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(name, p)
+            for name in names
+            for p in (consumer.partitions_for_topic(name) or await _partitions(consumer, name))
+        ]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        count, first, last = 0, 2**63, 0
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for tp, records in batch.items():
+                for record in records:
+                    count += 1
+                    first = min(first, record.timestamp)
+                    last = max(last, record.timestamp)
+                if records and records[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        return count, first, last
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(name) or set()
+
+
+async def _caught_up(kafka: KafkaSettings, topics: Topics, expected: int) -> bool:
+    """Has the worker committed all raw records, and all it re-keyed?"""
+    consumer = AIOKafkaConsumer(
+        **kafka.client_options(), group_id=f"{topics.prefix}-streams", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        committed = {}
+        for name in (topics.raw, topics.keyed):
+            partitions = [TopicPartition(name, p) for p in await _partitions(consumer, name)]
+            committed[name] = sum([await consumer.committed(tp) or 0 for tp in partitions])
+            if name == topics.keyed:
+                ends = await consumer.end_offsets(partitions)
+                expected_keyed = sum(ends.values())
+        return committed[topics.raw] >= expected and committed[topics.keyed] >= expected_keyed
+    finally:
+        await consumer.stop()
+
+
+def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) -> float:
+    """Raw records/s of one `qikflow worker` process over the processing window."""
+    env = {
+        **os.environ,
+        "QIKFLOW_TOPIC_PREFIX": topics.prefix,
+        "QIKFLOW_HOME": str(home),
+        "QIKFLOW_STREAMS_WEB_PORT": str(17_000 + os.getpid() % 1000),
+    }
+    log = (home / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "qikflow", "--log-level", "WARNING", "worker"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        while not asyncio.run(_caught_up(kafka, topics, expected)):
+            if worker.poll() is not None:
+                raise RuntimeError(f"worker exited with {worker.returncode}; see {log.name}")
+            time.sleep(1.0)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        log.close()
+    _, first, _ = asyncio.run(_last_timestamps(kafka, [topics.keyed]))
+    routed, _, last = asyncio.run(_last_timestamps(kafka, topics.events()))
+    print(f"worker routed {routed} events (after dedup) from {expected} raw records")
+    return expected / ((last - first) / 1000.0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=50_000, help="raw records (approx.)")
+    args = parser.parse_args()
+    kafka = KafkaSettings()
+    topics = Topics(f"bench{uuid.uuid4().hex[:8]}")
+    plain_out = Topics(f"{topics.prefix}-plain")
+    settings = StreamsSettings()
+    asyncio.run(ensure_topics(kafka, settings, topics))
+    asyncio.run(ensure_topics(kafka, settings, plain_out))
+    records = asyncio.run(load_raw(kafka, topics, args.records))
+    print(f"{records} raw records in {topics.raw}")
+    plain = asyncio.run(plain_loop(kafka, topics, plain_out, records))
+    with tempfile.TemporaryDirectory(prefix="qikflow-bench-") as home:
+        faust_rate = run_worker(kafka, topics, records, Path(home))
+    ratio = faust_rate / plain
+    print_table(
+        ["pipeline", "raw records/s"],
+        [["plain aiokafka loop (no dedup)", f"{plain:,.0f}"],
+         ["qikflow worker (1 process)", f"{faust_rate:,.0f}"],
+         ["ratio worker / plain", f"{ratio:.2f}"]],
+    )
+    write_results("streams", {
+        "records": records, "plain_per_s": round(plain), "worker_per_s": round(faust_rate),
+        "ratio": round(ratio, 3),
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

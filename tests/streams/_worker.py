@@ -1,0 +1,185 @@
+"""Running `qikflow worker` as a subprocess for tests, feeding `<prefix>.raw`, reading outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from qikflow.ingest.record import RawRecord
+from qikflow.local.postgres import free_port
+from qikflow.streams import topics as names
+from tests.fixtures.kafka import consume
+
+REPO = Path(__file__).resolve().parents[2]
+READY_S = 120.0
+# Fewer partitions than production: each test prefix creates ~25 topics on a shared broker.
+TEST_PARTITIONS = 3
+CUSTOMER = "+919876543210"
+
+
+@dataclass
+class WorkerProcess:
+    """One `qikflow worker --index N` subprocess with its log and metrics port."""
+
+    index: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    web_port: int
+
+    def metrics(self) -> dict[str, float]:
+        """The worker's counters: `name{labels}` -> value (empty if it does not answer)."""
+        url = f"http://127.0.0.1:{self.web_port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return {}
+        values: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                return self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait(timeout=30)
+
+
+@dataclass
+class WorkerCluster:
+    """Workers of one topic prefix (one consumer group) sharing a QIKFLOW_HOME."""
+
+    bootstrap: str
+    prefix: str
+    home: Path
+    extra_agents: str = ""
+    base_port: int = field(default_factory=free_port)
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "QIKFLOW_KAFKA_BOOTSTRAP": self.bootstrap,
+            "QIKFLOW_TOPIC_PREFIX": self.prefix,
+            "QIKFLOW_HOME": str(self.home),
+            "QIKFLOW_STREAMS_WEB_PORT": str(self.base_port),
+            "QIKFLOW_STREAMS_PARTITIONS": str(TEST_PARTITIONS),
+            "QIKFLOW_STREAMS_COMMIT_INTERVAL_S": "0.5",
+            "QIKFLOW_STREAMS_EXTRA_AGENTS": self.extra_agents,
+        }
+
+    def start(self, index: int = 0) -> WorkerProcess:
+        """Start worker `index` and wait until Faust says it is ready."""
+        log = self.home / f"worker-{index}.{uuid.uuid4().hex[:6]}.log"
+        self.home.mkdir(parents=True, exist_ok=True)
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "qikflow", "--log-level", "INFO", "worker",
+                 "--index", str(index)],
+                cwd=REPO, env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+            )
+        worker = WorkerProcess(index, process, log, self.base_port + index)
+        self.workers.append(worker)
+        deadline = time.monotonic() + READY_S
+        while b"Worker ready" not in log.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"worker {index} did not become ready:\n{tail}")
+            time.sleep(0.3)
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+def raw_record(body: bytes, receipt_id: str | None = None) -> RawRecord:
+    return RawRecord(
+        body=body,
+        receipt_id=receipt_id or str(uuid.uuid4()),
+        received_at_ms=int(time.time() * 1000),
+        account="acme",
+        content_type="application/json",
+    )
+
+
+async def send_raw(bootstrap: str, topic: str, bodies: Iterable[bytes]) -> list[RawRecord]:
+    """Write each body to the raw topic as ingest does; returns the records sent."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    sent = []
+    try:
+        for body in bodies:
+            record = raw_record(body)
+            await producer.send(topic, body, headers=record.headers())
+            sent.append(record)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+def read(bootstrap: str, pattern: str, expected: int, timeout_s: float = 90.0
+         ) -> list[ConsumerRecord]:
+    return asyncio.run(
+        consume(bootstrap, pattern=pattern, expected=expected, timeout_s=timeout_s, settle_s=2.0)
+    )
+
+
+def header(record: ConsumerRecord, name: str) -> str | None:
+    for key, value in record.headers:
+        if key == name:
+            return bytes(value).decode()
+    return None
+
+
+def event_id(record: ConsumerRecord) -> str:
+    return header(record, names.EVENT_ID) or ""
+
+
+def text_body(message_id: str, text: str, contact: str = CUSTOMER) -> bytes:
+    return orjson.dumps({
+        "event": "whatsapp:message:in",
+        "payload": {
+            "id": message_id, "name": "whatsapp",
+            "contacts": [{"profile": {"name": "Asha Rao"}, "to": contact}],
+            "message": {"id": message_id, "from": "918041234567", "type": "text",
+                        "timestamp": "2026-11-20T09:15:02.412Z", "text": {"body": text}},
+        },
+    })
+
+
+def status_body(message_id: str, state: str, contact: str = "+918080808080") -> bytes:
+    return orjson.dumps({
+        "event": "whatsapp:message:status",
+        "payload": {
+            "id": message_id, "name": "whatsapp",
+            "contacts": [{"profile": {"name": ""}, "to": contact}],
+            "message": {"type": "template", "status": state,
+                        "sentAt": "2026-11-20T12:52:26.101Z",
+                        "lastUpdatedAt": "2026-11-20T12:52:27.930Z"},
+        },
+    })

@@ -1,0 +1,102 @@
+"""One real worker run shared by the routing, dedup, dead-letter, opt-out and contract tests.
+
+Starting a worker takes seconds, so the tests that only look at what it wrote share one
+run over one corpus: every parser fixture, bodies that are no event, copies of one event,
+an opt-out and a near miss, and a text the test-only failing agent raises on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from qikflow.streams.agents.optout import optout_event
+from qikflow.streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
+from qikflow.streams.topics import Topics
+from tests.streams import fixtures
+from tests.streams._worker import (
+    WorkerCluster,
+    raw_record,
+    read,
+    send_raw,
+    status_body,
+    text_body,
+)
+
+NOT_JSON = b"\x00this is not json"
+JSON_ARRAY = b"[1, 2, 3]"
+NO_EVENT = b'{"hello": "world"}'
+DUPLICATE_TEXT = text_body("wamid.DUP1", "Where is my parcel?")
+DUPLICATE_STATUS = status_body("OUTDUP1", "delivered")
+NEAR_MISS = text_body("wamid.NEAR1", "stop by tomorrow")
+BOOM = text_body("wamid.BOOM1", "this one goes boom")
+AFTER_BOOM = text_body("wamid.AFTER1", "STOP please")
+
+
+@dataclass
+class RoutingRun:
+    """What one worker wrote for the corpus, plus what parse_raw says it should have."""
+
+    topics: Topics
+    bodies: list[bytes]
+    expected_events: dict[str, str]  # event id -> type
+    expected_unknown: list[bytes]
+    expected_undecodable: list[bytes]
+    expected_optouts: set[str]  # optout event ids
+    events: list[ConsumerRecord]
+    unknown: list[ConsumerRecord]
+    dlq: list[ConsumerRecord]
+    optout: list[ConsumerRecord]
+    metrics: dict[str, float]
+
+
+def corpus() -> list[bytes]:
+    bodies = [(fixtures.DIRECTORY / f"{name}.json").read_bytes() for name in fixtures.names()]
+    return [
+        *bodies, NOT_JSON, JSON_ARRAY, NO_EVENT, DUPLICATE_TEXT, DUPLICATE_STATUS, NEAR_MISS,
+        BOOM, DUPLICATE_TEXT, DUPLICATE_STATUS, AFTER_BOOM,
+    ]
+
+
+@pytest.fixture(scope="session")
+def routing_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[RoutingRun]:
+    topics = Topics(f"t{uuid.uuid4().hex[:10]}")
+    home: Path = tmp_path_factory.mktemp("routing")
+    cluster = WorkerCluster(kafka_bootstrap, topics.prefix, home,
+                            extra_agents="tests.streams.failing_agent")
+    bodies = corpus()
+    expected_events: dict[str, str] = {}
+    unknown: list[bytes] = []
+    undecodable: list[bytes] = []
+    optouts: set[str] = set()
+    for body in bodies:
+        outcome = parse_raw(raw_record(body))
+        if isinstance(outcome, Parsed):
+            expected_events.update({e.event_id: e.type for e in outcome.events})
+            optouts.update(
+                o.event_id for o in map(optout_event, outcome.events) if o is not None
+            )
+        elif isinstance(outcome, Unrecognised):
+            unknown.append(body)
+        elif isinstance(outcome, Undecodable):
+            undecodable.append(body)
+    worker = cluster.start()
+    try:
+        asyncio.run(send_raw(kafka_bootstrap, topics.raw, bodies))
+        prefix = topics.prefix
+        events = read(kafka_bootstrap, rf"^{prefix}\.(message|status)\..*", len(expected_events))
+        unknown_records = read(kafka_bootstrap, rf"^{prefix}\.unknown$", len(unknown))
+        # The dead-letter topic also gets the text the failing agent raised on.
+        dlq = read(kafka_bootstrap, rf"^{prefix}\.dlq$", len(undecodable) + 1)
+        optout = read(kafka_bootstrap, rf"^{prefix}\.contact\.optout$", len(optouts))
+        yield RoutingRun(topics, bodies, expected_events, unknown, undecodable, optouts, events,
+                         unknown_records, dlq, optout, worker.metrics())
+    finally:
+        cluster.stop_all()
