@@ -21,6 +21,8 @@ trap cleanup EXIT
 # `make test`, a developer's pytest) may be using the one that was already running.
 if [ -z "${QIKFLOW_KAFKA_BOOTSTRAP:-}" ]; then
   if ! "$BIN/qikflow" broker status --name test --port 29092 >/dev/null; then
+    # Test data is disposable: a fresh broker does not carry the topics of past runs.
+    "$BIN/qikflow" broker wipe --name test --port 29092 >/dev/null
     "$BIN/qikflow" broker start --name test --port 29092
     started+=(kafka)
   fi

@@ -23,7 +23,7 @@ from qikflow.simulate.generator import DEFAULT_START, generate
 from qikflow.simulate.plan import GroundTruth, PlannedWebhook, body_digest
 from qikflow.simulate.reconcile import ReconcileOptions, Reconciliation, reconcile
 from qikflow.simulate.sender import SendReport, SendResult, WebhookSender
-from tests.fixtures.kafka import consume
+from tests.fixtures.kafka import TEST_PARTITIONS, consume, delete_topics
 from tests.ingest._server import free_port
 
 QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
@@ -54,6 +54,9 @@ class Pipeline:
             "QIKFLOW_WEBHOOK_USERS": f"{USER}:{PASSWORD}",
             "QIKFLOW_LAKE_ROLL_INTERVAL_S": "2",
             "QIKFLOW_STREAMS_WEB_PORT": str(free_port()),
+            "QIKFLOW_RAW_PARTITIONS": TEST_PARTITIONS,
+            "QIKFLOW_STREAMS_PARTITIONS": TEST_PARTITIONS,
+            "QIKFLOW_SINK_TOPIC_PARTITIONS": TEST_PARTITIONS,
         }
 
     @property
@@ -99,6 +102,7 @@ class Pipeline:
     async def stop(self) -> None:
         if self.supervisor is not None:
             await self.supervisor.stop()
+        await delete_topics(self.bootstrap, self.prefix)
 
     async def send(self, webhooks: list[PlannedWebhook], concurrency: int = 32) -> SendReport:
         """Send the webhooks, spread over the ingest replicas by index.
