@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "qikflow.streams.cli",
     "qikflow.sinks.cli",
     "qikflow.simulate.cli",
+    "qikflow.tail",
 )
 
 Handler = Callable[[argparse.Namespace], int]
