@@ -237,7 +237,7 @@ class LocalKafka:
         classpath = f"{self.libs_dir.resolve()}/*"
         cluster_id = _cluster_id()
         result = subprocess.run(
-            ["java", "-cp", classpath, STORAGE_TOOL, "format", "-t", cluster_id,
+            ["java", "-cp", classpath, STORAGE_TOOL, "format", f"--cluster-id={cluster_id}",
              "-c", str(config)],
             capture_output=True, text=True, check=False,
         )
@@ -273,10 +273,14 @@ async def _answers_metadata(bootstrap: str, timeout_s: float) -> bool:
 
 
 def _cluster_id() -> str:
-    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
+    # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding. Like
+    # Kafka's own Uuid.randomUuid(), avoid a leading "-", which command lines misread.
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
