@@ -44,6 +44,9 @@ def register(subparsers: Any) -> None:
                         help="PostgreSQL to check (env QIKFLOW_DATABASE_URL; unset: not checked)")
     parser.add_argument("--lake-dir", type=Path, default=_env_path("QIKFLOW_LAKE_DIR"),
                         help="Parquet lake to check (env QIKFLOW_LAKE_DIR; unset: not checked)")
+    parser.add_argument("--allow-crash-copies", action="store_true",
+                        help="a worker was crashed on purpose during the run: report copies "
+                             "of routed events (same event_id) without failing")
     parser.add_argument("--verify-timeout", type=float, default=120.0,
                         help="seconds to wait for every stage to converge (120)")
     parser.add_argument("--json-report", type=Path, default=None,
@@ -102,6 +105,7 @@ async def _run(args: argparse.Namespace) -> int:
         options = ReconcileOptions(
             kafka=kafka, database_url=args.database_url, lake_dir=args.lake_dir,
             timeout_s=args.verify_timeout,
+            routed_copies_allowed=args.allow_crash_copies,
             # Skip older traffic in shared topics; the margin covers clock skew.
             since_ms=int(start.timestamp() * 1000) - 60_000,
         )

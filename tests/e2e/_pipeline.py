@@ -146,11 +146,13 @@ class Pipeline:
         ]
         return merged(settled, report.elapsed_s)
 
-    async def reconcile(self, truth: GroundTruth, report: SendReport,
-                        timeout_s: float = 150) -> Reconciliation:
+    async def reconcile(self, truth: GroundTruth, report: SendReport, *,
+                        worker_crashed: bool = False, timeout_s: float = 150
+                        ) -> Reconciliation:
         kafka = KafkaSettings(bootstrap=self.bootstrap, topic_prefix=self.prefix)
         options = ReconcileOptions(kafka=kafka, database_url=self.database_url,
-                                   lake_dir=self.lake_dir, timeout_s=timeout_s)
+                                   lake_dir=self.lake_dir, timeout_s=timeout_s,
+                                   routed_copies_allowed=worker_crashed)
         return await reconcile(truth, report, options)
 
 

@@ -27,12 +27,15 @@ Fault = Callable[[Pipeline], Awaitable[None]]
 
 
 async def drill(pipeline: Pipeline, fault: Fault, seed: int, *,
-                answers_may_be_lost: bool = False) -> None:
+                answers_may_be_lost: bool = False, worker_crashes: bool = False) -> None:
     """Send load, inject the fault mid-way, then require a clean reconciliation.
 
     `answers_may_be_lost`: the only ingest is killed, so requests sent while it restarts
     get no answer (Qikchat would count them as failed); everything acknowledged must
     still arrive everywhere, and no request may get an error status.
+    `worker_crashes`: the router worker dies (or loses Kafka) mid-stream; it re-routes what
+    it had not committed, so routed copies (same event_id) are reported but allowed. The
+    database must still hold every event exactly once.
     """
     webhooks, truth = traffic(seed, RATE_PER_S, DURATION_S)
 
@@ -43,7 +46,7 @@ async def drill(pipeline: Pipeline, fault: Fault, seed: int, *,
     report, _ = await asyncio.gather(pipeline.send(webhooks), inject())
     report = await pipeline.settle_unanswered(report, truth, webhooks)
     assert report.acked(), "no webhook was accepted at all"
-    result = await pipeline.reconcile(truth, report)
+    result = await pipeline.reconcile(truth, report, worker_crashed=worker_crashes)
     if answers_may_be_lost:
         assert set(report.status_counts()) <= {200, 0}, report.status_counts()
         rows = [row for row in result.rows if row.stage != "acked (200)"]
@@ -73,7 +76,8 @@ def killer(name: str) -> Fault:
 )
 async def test_sigkill_loses_nothing(pipeline: Pipeline, process: str, seed: int) -> None:
     await drill(pipeline, killer(process), seed=seed,
-                answers_may_be_lost=process.startswith("ingest"))
+                answers_may_be_lost=process.startswith("ingest"),
+                worker_crashes=process == "worker")
 
 
 async def test_two_ingest_replicas_one_killed(
@@ -99,7 +103,7 @@ async def test_kafka_stopped_for_20_seconds(database_url: str, tmp_path: Path) -
             await asyncio.sleep(OUTAGE_S)
             await asyncio.to_thread(broker.start)
 
-        await drill(pipeline, outage, seed=303)
+        await drill(pipeline, outage, seed=303, worker_crashes=True)
     finally:
         await pipeline.stop()
         broker.wipe()
