@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -73,10 +74,25 @@ def create_app(
     )
     streams = StreamsApp(app, topics, settings, kafka, StreamsMetrics())
     streams.metrics.expose(app)
+    app.on_partitions_revoked.connect(_commit_before_handing_over)
     router.register(streams)
     dedup.register(streams)
     register_agents(streams)
     return streams
+
+
+async def _commit_before_handing_over(
+    app: Any, /, *revoked: Any, signal: Any, **kwargs: Any
+) -> None:
+    """Commit what is done before a rebalance moves partitions away.
+
+    Faust waits for its streams and flushes the producer on revocation, but does not commit
+    (at-least-once), so the next owner would route again everything since the last timed
+    commit. By now every record in flight is delivered and acked; one loop turn lets the
+    delivery callbacks run, then the commit hands the partitions over with nothing to redo.
+    """
+    await asyncio.sleep(0)
+    await app.consumer.commit()
 
 
 def credentials(kafka: KafkaSettings) -> CredentialsT | None:
