@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
 
 from qikflow.ingest.record import RawRecord
 from qikflow.local.postgres import free_port
@@ -112,8 +113,22 @@ class WorkerCluster:
         return worker
 
     def stop_all(self) -> None:
+        """Stop every worker, then delete every topic of this prefix (the broker is shared)."""
         for worker in self.workers:
             worker.stop()
+        asyncio.run(delete_topics(self.bootstrap, self.prefix))
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete `<prefix>.*` and Faust's `<prefix>-streams-*` topics."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith((f"{prefix}.", f"{prefix}-"))]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
 
 
 def raw_record(body: bytes, receipt_id: str | None = None) -> RawRecord:
@@ -183,3 +198,26 @@ def status_body(message_id: str, state: str, contact: str = "+918080808080") -> 
                         "lastUpdatedAt": "2026-11-20T12:52:27.930Z"},
         },
     })
+
+
+def traffic(count: int, tag: str, copies_every: int = 10) -> tuple[list[bytes], set[str]]:
+    """`count` distinct events (texts and statuses), plus a resend of every `copies_every`th.
+
+    Returns the bodies in send order and the event ids the per-type topics must hold.
+    """
+    bodies: list[bytes] = []
+    expected: set[str] = set()
+    for n in range(count):
+        if n % 2:
+            bodies.append(text_body(f"wamid.{tag}.{n}", f"order {n}?", f"+9198{n % 997:08d}"))
+            expected.add(f"wamid.{tag}.{n}")
+        else:
+            bodies.append(status_body(f"{tag}.{n}", "delivered"))
+            expected.add(f"{tag}.{n}:delivered")
+        if n % copies_every == copies_every - 1:
+            bodies.append(bodies[-5])  # Qikchat resent an earlier webhook
+    return bodies, expected
+
+
+def routed_total(metrics: dict[str, float]) -> float:
+    return sum(v for k, v in metrics.items() if k.startswith("qikflow_streams_routed_events_total"))

@@ -1,0 +1,67 @@
+"""The opt-out agent: texts that mean "stop" emit a contact.optout event; near misses do not."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from qikflow.streams.agents import agent_modules
+from qikflow.streams.agents.optout import emit_optout, optout_event
+from qikflow.streams.events import Event, OptOutEvent
+from qikflow.streams.parsers import Parsed, parse_raw
+from qikflow.streams.topics import EVENT_ID, Topics
+from tests.streams._worker import raw_record, status_body, text_body
+
+TOPICS = Topics("qikchat")
+
+
+def text_event(body: str, message_id: str = "wamid.T1") -> Event:
+    outcome = parse_raw(raw_record(text_body(message_id, body)))
+    assert isinstance(outcome, Parsed)
+    return outcome.events[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["STOP", "stop", " Stop. ", "STOP ALL", "unsubscribe", "please stop", "Band karo",
+     "mat bhejo", "बंद करो", "opt out"],
+)
+def test_stop_texts_emit_one_optout(text: str) -> None:
+    event = text_event(text)
+    emitted = emit_optout(event, TOPICS)
+    assert len(emitted) == 1
+    record = emitted[0]
+    assert record.topic == "qikchat.contact.optout"
+    optout = OptOutEvent.from_json(record.value)
+    assert optout.event_id == "optout:wamid.T1"
+    assert optout.contact_number == "+919876543210"
+    assert record.key == b"+919876543210"
+    assert optout.text == text
+    assert (EVENT_ID, b"optout:wamid.T1") in record.headers
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["stop by tomorrow", "don't stop", "bus stop", "when will it stop raining",
+     "please cancel my order", "band baja", "STOP sending me the wrong size, send XL", ""],
+)
+def test_near_misses_emit_nothing(text: str) -> None:
+    assert emit_optout(text_event(text), TOPICS) == []
+
+
+def test_statuses_are_never_optouts() -> None:
+    outcome = parse_raw(raw_record(status_body("OUT1", "read")))
+    assert isinstance(outcome, Parsed)
+    assert optout_event(outcome.events[0]) is None
+
+
+def test_the_same_message_always_gives_the_same_optout_id() -> None:
+    first = optout_event(text_event("STOP", "wamid.SAME"))
+    again = optout_event(text_event("STOP", "wamid.SAME"))
+    assert first is not None and again is not None
+    assert orjson.loads(first.to_json())["event_id"] == again.event_id == "optout:wamid.SAME"
+
+
+def test_agent_modules_are_discovered_without_registration() -> None:
+    assert "qikflow.streams.agents.optout" in agent_modules()
+    assert agent_modules(["tests.streams.failing_agent"])[-1] == "tests.streams.failing_agent"
