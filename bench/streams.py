@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench._report import print_table, write_results
 from qikflow.config import KafkaSettings
@@ -159,8 +160,11 @@ def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) 
         [sys.executable, "-m", "qikflow", "--log-level", "WARNING", "worker"],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )
+    deadline = time.monotonic() + 600
     try:
         while not asyncio.run(_caught_up(kafka, topics, expected)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker did not catch up in 600 s; see {log.name}")
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {worker.returncode}; see {log.name}")
             time.sleep(1.0)
@@ -174,6 +178,20 @@ def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) 
     return expected / ((last - first) / 1000.0)
 
 
+async def _delete_topics(kafka: KafkaSettings, prefixes: tuple[str, ...]) -> None:
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        names = [
+            t for t in await admin.list_topics()
+            if t.startswith(tuple(f"{p}{sep}" for p in prefixes for sep in ".-"))
+        ]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000, help="raw records (approx.)")
@@ -184,11 +202,16 @@ def main() -> int:
     settings = StreamsSettings()
     asyncio.run(ensure_topics(kafka, settings, topics))
     asyncio.run(ensure_topics(kafka, settings, plain_out))
-    records = asyncio.run(load_raw(kafka, topics, args.records))
-    print(f"{records} raw records in {topics.raw}")
-    plain = asyncio.run(plain_loop(kafka, topics, plain_out, records))
-    with tempfile.TemporaryDirectory(prefix="qikflow-bench-") as home:
-        faust_rate = run_worker(kafka, topics, records, Path(home))
+    try:
+        records = asyncio.run(load_raw(kafka, topics, args.records))
+        print(f"{records} raw records in {topics.raw}", flush=True)
+        plain = asyncio.run(asyncio.wait_for(plain_loop(kafka, topics, plain_out, records), 600))
+        print(f"plain loop: {plain:,.0f} raw records/s", flush=True)
+        with tempfile.TemporaryDirectory(prefix="qikflow-bench-") as home:
+            faust_rate = run_worker(kafka, topics, records, Path(home))
+    finally:
+        # The broker is shared: leave no topics behind.
+        asyncio.run(_delete_topics(kafka, (topics.prefix, plain_out.prefix)))
     ratio = faust_rate / plain
     print_table(
         ["pipeline", "raw records/s"],
