@@ -8,6 +8,7 @@ so the shared test services stay up for the other tests.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -110,7 +111,10 @@ async def test_kafka_stopped_for_20_seconds(database_url: str, tmp_path: Path) -
 
 
 async def test_postgres_stopped_for_20_seconds(kafka_bootstrap: str, tmp_path: Path) -> None:
-    server = LocalPostgres(home=tmp_path, name="pg-drill", port=free_port())
+    # Under .qikflow, not tmp_path: as root the server runs as its own user, which may not
+    # enter pytest's private temporary folders.
+    server = LocalPostgres(home=Path(".qikflow"), name=f"pg-drill-{uuid.uuid4().hex[:8]}",
+                           port=free_port())
     server.start()
     connection = await asyncpg.connect(server.url())
     await connection.execute("CREATE DATABASE drill")
