@@ -64,13 +64,15 @@ def _broker(args: argparse.Namespace) -> int:
     from qikflow.local.kafka import LocalKafka, LocalKafkaError, answers_metadata
 
     external = os.environ.get("QIKFLOW_KAFKA_BOOTSTRAP")
-    if external and external != DEFAULT_BOOTSTRAP and args.port is None:
+    # `fetch` always fetches: the test suite's own brokers need the jars in any case.
+    if (external and external != DEFAULT_BOOTSTRAP and args.port is None
+            and args.action != "fetch"):
         reachable = answers_metadata(external)
         print(
             f"QIKFLOW_KAFKA_BOOTSTRAP={external} names an existing cluster; no local broker "
             f"is managed. It {'answers' if reachable else 'does NOT answer'} metadata requests."
         )
-        return 0 if reachable or args.action in ("stop", "fetch") else 1
+        return 0 if reachable or args.action == "stop" else 1
     broker = LocalKafka(home=StateSettings().home, name=args.name, port=args.port or 9092)
     try:
         if args.action == "fetch":
