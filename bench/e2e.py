@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 from bench._report import RESULTS_DIR, print_table, write_results
 from qikflow.config import KafkaSettings
+from qikflow.local._process import wait_http_ok
 from qikflow.local._status import take_snapshot
 from qikflow.local.supervisor import ChildSpec, Supervisor
 from qikflow.simulate.generator import DEFAULT_START, generate
@@ -42,18 +42,6 @@ def quantile(values: list[float], q: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def wait_healthy(url: str) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(150):
-            try:
-                if (await client.get(f"{url}/healthz", timeout=1)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError(f"ingest at {url} did not start")
 
 
 async def e2e_latencies(database_url: str) -> list[tuple[float, float]]:
@@ -160,7 +148,7 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
     groups = [f"{prefix}-streams", f"{prefix}-sink-postgres", f"{prefix}-sink-lake"]
     try:
         url = f"http://127.0.0.1:{port}"
-        await wait_healthy(url)
+        await wait_http_ok(f"{url}/healthz")
         await asyncio.sleep(8)  # let the worker and sinks join their groups
         webhooks, truth = generate(seed=11, rate_per_s=rate, duration_s=duration_s,
                                    start=DEFAULT_START)

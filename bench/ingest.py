@@ -21,6 +21,7 @@ import httpx
 import orjson
 
 from bench._report import print_table, write_results
+from qikflow.local._process import free_port
 
 SAMPLE_BODY = orjson.dumps({
     "event": "whatsapp:message:in",
@@ -35,15 +36,6 @@ SAMPLE_BODY = orjson.dumps({
         },
     },
 })
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def start_server(app: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:

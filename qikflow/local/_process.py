@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -57,3 +60,36 @@ def spawn_detached(command: list[str], log_path: Path) -> int:
         env={**os.environ, "QIKFLOW_SERVICE_LOG": str(log_path)},
     )
     return int(result.stdout.strip())
+
+
+def free_port(low: int = 20_000, high: int = 32_000) -> int:
+    """A TCP port nothing is bound to now, for dedicated local or test instances.
+
+    Chosen below Linux's ephemeral range (32768+): a client retrying a connection to a
+    stopped server on an ephemeral port can be handed that very port and connect to
+    itself, which would keep the server from binding it again.
+    """
+    for port in random.sample(range(low, high), 200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free TCP port between {low} and {high}")
+
+
+async def wait_http_ok(url: str, timeout_s: float = 30.0) -> None:
+    """Return once GET `url` answers 200; raise TimeoutError after `timeout_s`."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(url, timeout=1)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout_s:.0f}s")

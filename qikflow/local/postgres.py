@@ -13,13 +13,16 @@ import importlib.util
 import logging
 import os
 import pwd
-import random
 import shutil
 import socket
 import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from qikflow.local._process import free_port
+
+__all__ = ["LocalPostgres", "LocalPostgresError", "free_port"]
 
 logger = logging.getLogger(__name__)
 
@@ -213,19 +216,3 @@ def _port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         probe.settimeout(0.5)
         return probe.connect_ex((host, port)) == 0
 
-
-def free_port(low: int = 20_000, high: int = 32_000) -> int:
-    """A TCP port nothing is bound to now, for dedicated test instances.
-
-    Chosen below Linux's ephemeral range (32768+): a client retrying a connection to a
-    stopped server on an ephemeral port can be handed that very port and connect to
-    itself, which would keep the server from binding it again.
-    """
-    for port in random.sample(range(low, high), 200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise LocalPostgresError(f"no free TCP port between {low} and {high}")

@@ -10,21 +10,18 @@ import asyncio
 import os
 import signal
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from qikflow.config import KafkaSettings
+from qikflow.local._process import free_port, wait_http_ok
 from qikflow.local.supervisor import ChildSpec, Supervisor
 from qikflow.simulate.generator import DEFAULT_START, generate
 from qikflow.simulate.plan import GroundTruth, PlannedWebhook, body_digest
 from qikflow.simulate.reconcile import ReconcileOptions, Reconciliation, reconcile
 from qikflow.simulate.sender import SendReport, SendResult, WebhookSender
 from tests.fixtures.kafka import TEST_PARTITIONS, consume, delete_topics
-from tests.ingest._server import free_port
 
 QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
 USER, PASSWORD = "qikchat", "drill-secret"
@@ -83,7 +80,7 @@ class Pipeline:
         self.supervisor = Supervisor(specs, self.root / "logs")
         await self.supervisor.start()
         for url in self.urls:
-            await wait_healthy(url)
+            await wait_http_ok(f"{url}/healthz")
 
     def kill(self, name: str) -> None:
         """SIGKILL one child; the supervisor restarts it after a second."""
@@ -169,16 +166,3 @@ def traffic(seed: int, rate_per_s: float, duration_s: float
     webhooks, truth = generate(seed=seed, rate_per_s=rate_per_s, duration_s=duration_s,
                                start=start)
     return list(webhooks), truth
-
-
-async def wait_healthy(url: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            try:
-                if (await client.get(f"{url}/healthz", timeout=1)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"{url} did not become healthy in {timeout_s:.0f}s")

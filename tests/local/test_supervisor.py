@@ -26,8 +26,14 @@ async def test_crashed_child_is_restarted_and_reported(tmp_path: Path) -> None:
                             tmp_path / "logs")
     await supervisor.start()
     child = supervisor.children[0]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (child.restarts == 2 and child.running):
+    log = tmp_path / "logs" / "flaky.log"
+
+    def third_run_is_up() -> bool:
+        # `running` turns true at spawn; the log line shows the third run really started.
+        return child.restarts == 2 and child.running and log.read_text().count("run ") == 3
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not third_run_is_up():
         await asyncio.sleep(0.1)
     assert child.restarts == 2
     assert child.running
@@ -35,7 +41,7 @@ async def test_crashed_child_is_restarted_and_reported(tmp_path: Path) -> None:
     assert "2 restart(s)" in child.describe()
     await supervisor.stop()
     assert not child.running
-    assert (tmp_path / "logs" / "flaky.log").read_text().count("run ") == 3
+    assert log.read_text().count("run ") == 3
 
 
 async def test_stop_goes_in_order_and_kills_what_ignores_sigterm(tmp_path: Path) -> None:
