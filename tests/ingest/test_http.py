@@ -13,7 +13,7 @@ import pytest
 
 from qikflow.ingest import record as raw
 from tests.fixtures.kafka import consume
-from tests.ingest._server import IngestProcess, metric, start_ingest
+from tests.ingest._server import IngestProcess, metric, start_ingest, wait_for
 
 LIMIT = 4096
 AUTH = ("qikchat", "second-secret")
@@ -156,5 +156,28 @@ async def test_anonymous_mode_warns_and_accepts(
             response = await client.post("/webhooks/qikchat", content=b"anon")
         assert response.status_code == 200
         assert "WITHOUT credentials" in server.log()
+    finally:
+        assert server.terminate() in (0, -15)
+
+
+async def test_several_workers_share_nothing_and_metrics_sum(
+    tmp_path: Path, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    spool_dir = tmp_path / "spool"
+    server = start_ingest({"QIKFLOW_WEBHOOK_USERS": "qikchat:second-secret",
+                           "QIKFLOW_SPOOL_DIR": str(spool_dir)}, tmp_path / "log", workers=2)
+    try:
+        # Each worker owns a spool file of its own, locked for its life.
+        assert wait_for(lambda: len(list(spool_dir.glob("spool-*.sqlite"))) == 2)
+        sent = [f'{{"n":{i}}}'.encode() for i in range(60)]
+        async with httpx.AsyncClient(base_url=server.url, auth=AUTH,
+                                     limits=httpx.Limits(max_connections=20)) as client:
+            responses = await asyncio.gather(*(client.post("/webhooks/qikchat", content=b)
+                                               for b in sent))
+        assert {r.status_code for r in responses} == {200}
+        # /metrics on any worker reports the sum over both.
+        assert metric(server.url, 'qikflow_ingest_requests_total{status="200"}') == 60
+        records = await consume(kafka_bootstrap, [f"{topic_prefix}.raw"], expected=60)
+        assert sorted(r.value for r in records) == sorted(sent)
     finally:
         assert server.terminate() in (0, -15)
