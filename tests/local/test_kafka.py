@@ -19,8 +19,9 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def test_start_is_idempotent_and_status_says_where(kafka_bootstrap: str) -> None:
     broker = LocalKafka(home=Path(".qikflow"), name="test", port=29092)
-    if kafka_bootstrap != broker.bootstrap:
-        # An external cluster was given: the local broker must not be managed.
+    if kafka_bootstrap != broker.bootstrap or broker.pid() is None:
+        # The broker of this run is not one this checkout manages (an external cluster,
+        # or another checkout's): `start` must only check it, never start a second one.
         result = run("broker", "start")
         assert "existing cluster" in result.stdout
         return
