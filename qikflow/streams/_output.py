@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from qikflow.streams import topics as names
 
@@ -55,14 +55,25 @@ def context(message: Message) -> str:
     return f"{message.topic}[{message.partition}]@{message.offset}"
 
 
+class Original(NamedTuple):
+    """The record a failure dead-letters when it is not the consumed record itself (one
+    event of a keyed bundle): its key, value and headers."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
 class Delivery:
-    """The outputs of one consumed record; holds a Faust reference on it until delivered."""
+    """The outputs of one consumed record, or of one event in it; holds a Faust reference on
+    the record until they are delivered."""
 
-    __slots__ = ("_closed", "_errors", "_output", "_pending", "_retried", "source")
+    __slots__ = ("_closed", "_errors", "_output", "_pending", "_retried", "original", "source")
 
-    def __init__(self, output: Output, source: Message) -> None:
+    def __init__(self, output: Output, source: Message, original: Original | None = None) -> None:
         self._output = output
         self.source = source
+        self.original = original
         self._pending = 0
         self._closed = False
         self._errors: list[BaseException] = []
@@ -104,6 +115,13 @@ class Delivery:
             return
         self.source.ack(self._output.consumer)
 
+    def dead_letter_record(self) -> Original:
+        """What a failure sends to the dead-letter topic: the event, or the whole record."""
+        if self.original is not None:
+            return self.original
+        source = self.source
+        return Original(source.key, source.value, headers_of(source))
+
 
 class Output:
     """What one agent sends; see the module doc for when its source records are acked."""
@@ -118,9 +136,10 @@ class Output:
     def consumer(self) -> Any:
         return self._app.consumer
 
-    def start(self, source: Message) -> Delivery:
-        """Begin handling `source`; call `close()` on the result once all is sent."""
-        return Delivery(self, source)
+    def start(self, source: Message, original: Original | None = None) -> Delivery:
+        """Begin handling `source` (or the event `original` in it); call `close()` on the
+        result once all is sent."""
+        return Delivery(self, source, original)
 
     async def send(
         self,
@@ -132,17 +151,33 @@ class Output:
         partition: int | None = None,
     ) -> asyncio.Future[Any]:
         """Queue one record made from `delivery.source`."""
+        return await self.send_for((delivery,), topic, key, value, headers, partition)
+
+    async def send_for(
+        self,
+        deliveries: Iterable[Delivery],
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]:
+        """Queue one record made from several consumed records (a keyed bundle): each is
+        acked only once it is delivered, and each is dead-lettered if it is not."""
         sent = await self._app.producer.send(topic, key, value, partition, None, headers)
         future = cast("asyncio.Future[Any]", sent)
-        delivery.add(future, dead_letter=False)
+        for delivery in deliveries:
+            delivery.add(future, dead_letter=False)
         return future
 
     async def dead_letter(self, delivery: Delivery, error: str) -> None:
-        """Queue the source record for `<prefix>.dlq`: its bytes and headers, why and where."""
+        """Queue the source record (or event) for `<prefix>.dlq`: its bytes and headers, why
+        and where."""
         source = delivery.source
+        record = delivery.dead_letter_record()
         self._metrics.dead_lettered.labels(agent=self.agent).inc()
         headers = [
-            *headers_of(source),
+            *record.headers,
             (names.ERROR, error.encode("utf-8", "replace")),
             (names.FAILED_AGENT, self.agent.encode()),
             (names.SOURCE_TOPIC, source.topic.encode()),
@@ -150,7 +185,7 @@ class Output:
             (names.SOURCE_OFFSET, str(source.offset).encode()),
         ]
         sent = await self._app.producer.send(
-            self._dlq, source.key, source.value, None, None, headers
+            self._dlq, record.key, record.value, None, None, headers
         )
         delivery.add(cast("asyncio.Future[Any]", sent), dead_letter=True)
 
@@ -162,7 +197,7 @@ class Output:
             "agent %s failed on %s (event %s): %s: %s",
             self.agent,
             context(source),
-            header(headers_of(source), names.EVENT_ID) or "-",
+            header(delivery.dead_letter_record().headers, names.EVENT_ID) or "-",
             type(exc).__name__,
             exc,
             exc_info=exc,

@@ -1,13 +1,15 @@
 """Stage 2 of routing: drop copies of an event id seen within the window, fan out the rest.
 
 The keyed topic holds every copy of one event id in one partition (see `router.py`), so
-one table partition, owned by one worker at a time, decides for all copies. The table maps
-event id -> `<offset>:<first seen ms>`, where offset is that of the keyed record that was
-routed. Remembering the offset is what makes a replay safe: after a crash the worker reads
-again from its last committed offset, finds ids it had already recorded, and must not drop
-them, since their per-type records may never have reached Kafka. A record is a copy only if
-the table holds the same id at an earlier offset, less than a window ago; the record that
-was routed, read again, is routed again (a copy in the output, never a loss).
+one table partition, owned by one worker at a time, decides for all copies. Each keyed
+record is a bundle of events (`_keyed.py`); an event's position is (record offset, index
+in the bundle). The table maps event id -> `<offset>:<index>:<first seen ms>`, the position
+of the event that was routed. Remembering the position is what makes a replay safe: after
+a crash the worker reads again from its last committed offset, finds ids it had already
+recorded, and must not drop them, since their per-type records may never have reached
+Kafka. An event is a copy only if the table holds the same id at an earlier position, less
+than a window ago; the event that was routed, read again, is routed again (a copy in the
+output, never a loss).
 
 The table is an expiring table on RocksDB (rocksdict) with a changelog topic. Faust's own
 windowed tables (`.tumbling(expires=...)`) keep every key of the live windows in a Python
@@ -30,7 +32,8 @@ from faust.streams import _current_event
 from faust.types import TP
 
 from qikflow.streams import topics as names
-from qikflow.streams._output import Delivery, Output, header, headers_of
+from qikflow.streams._keyed import KeyedBundleError, KeyedEvent, read_keyed
+from qikflow.streams._output import Delivery, Original, Output
 
 if TYPE_CHECKING:
     from faust.types import Message
@@ -42,17 +45,20 @@ logger = logging.getLogger(__name__)
 TABLE = "dedup"
 
 
-def seen_value(offset: int, first_seen_ms: int) -> bytes:
-    return f"{offset}:{first_seen_ms}".encode()
+def seen_value(offset: int, index: int, first_seen_ms: int) -> bytes:
+    return f"{offset}:{index}:{first_seen_ms}".encode()
 
 
-def parse_seen(value: bytes) -> tuple[int, int]:
-    offset, _, first_seen_ms = value.decode().partition(":")
-    return int(offset), int(first_seen_ms)
+def parse_seen(value: bytes) -> tuple[tuple[int, int], int]:
+    """((offset, index), first seen ms); `<offset>:<ms>`, from before bundles, is index 0."""
+    parts = value.decode().split(":")
+    if len(parts) == 2:
+        return (int(parts[0]), 0), int(parts[1])
+    return (int(parts[0]), int(parts[1])), int(parts[2])
 
 
 class Deduplicator:
-    """Decides per keyed record: copy (drop and count) or first sighting (route)."""
+    """Decides per event of a keyed bundle: copy (drop and count) or first sighting (route)."""
 
     def __init__(self, streams: StreamsApp, table: Any) -> None:
         self._store = table.data
@@ -64,39 +70,47 @@ class Deduplicator:
         self._persisted: dict[TP, int] = {}
 
     async def handle(self, message: Message) -> None:
-        delivery = self.output.start(message)
+        """Route the events of one keyed record; a failure dead-letters that event only
+        (or the whole record, if it cannot be read)."""
         try:
-            await self._handle(delivery)
-        except Exception as exc:  # noqa: BLE001 - any failure dead-letters this record only
+            events = read_keyed(message)
+        except KeyedBundleError as exc:
+            delivery = self.output.start(message)
             await self.output.fail(delivery, exc)
-        finally:
             delivery.close()
-
-    async def _handle(self, delivery: Delivery) -> None:
-        message = delivery.source
-        headers = headers_of(message)
-        event_id = header(headers, names.EVENT_ID)
-        event_type = header(headers, names.EVENT_TYPE)
-        if not event_id or not event_type:
-            raise ValueError("keyed record without event id or type header")
-        key = event_id.encode()
+            return
         now_ms = int(time.time() * 1000)
+        for index, event in enumerate(events):
+            delivery = self.output.start(message, Original(event.key, event.value, event.headers))
+            try:
+                await self._handle(delivery, event, index, now_ms)
+            except Exception as exc:  # noqa: BLE001 - any failure dead-letters this event only
+                await self.output.fail(delivery, exc)
+            finally:
+                delivery.close()
+
+    async def _handle(self, delivery: Delivery, event: KeyedEvent, index: int, now_ms: int
+                      ) -> None:
+        offset = delivery.source.offset
+        position = (offset, index)
+        key = event.event_id.encode()
         seen = self._store.get(key)
         if seen is None:
-            await self._remember(delivery, key, seen_value(message.offset, now_ms))
+            await self._remember(delivery, key, seen_value(offset, index, now_ms))
         else:
-            offset, first_seen_ms = parse_seen(seen)
+            seen_at, first_seen_ms = parse_seen(seen)
             fresh = now_ms - first_seen_ms < self._window_ms
-            if fresh and offset < message.offset:
+            if fresh and seen_at < position:
                 self._metrics.deduplicated.inc()
                 return
-            if not fresh or offset > message.offset:
-                await self._remember(delivery, key, seen_value(message.offset, now_ms))
-            # offset == message.offset: this very record, read again after a restart.
+            if not fresh or seen_at > position:
+                await self._remember(delivery, key, seen_value(offset, index, now_ms))
+            # seen_at == position: this very event, read again after a restart.
         await self.output.send(
-            delivery, self._topics.event(event_type), message.key, message.value, headers
+            delivery, self._topics.event(event.event_type), event.key, event.value,
+            event.headers,
         )
-        self._metrics.count_routed(event_type)
+        self._metrics.count_routed(event.event_type)
 
     async def _remember(self, delivery: Delivery, key: bytes, value: bytes) -> None:
         """Write the table: local RocksDB now, the changelog record with the other outputs.
@@ -141,7 +155,7 @@ def register(streams: StreamsApp) -> None:
         partitions=settings.partitions,
         key_type=bytes,
         value_type=bytes,
-        help="Event ids routed within the dedup window: id -> <offset>:<first seen ms>.",
+        help="Event ids routed within the dedup window: id -> <offset>:<index>:<first seen ms>.",
         # RocksDB TTL: entries older than the window go at compaction.
         options={"driver": "rocksdict", "ttl": settings.dedup_window_s},
         extra_topic_configs={

@@ -36,6 +36,15 @@ class StreamsSettings(BaseSettings):
     batch_within_s: float = Field(
         0.05, gt=0, description="Longest an agent waits to fill a batch before handling it."
     )
+    keyed_bundle_max_bytes: int = Field(
+        524_288,
+        ge=16_384,
+        le=900_000,
+        description=(
+            "Largest bundle of events the router packs into one record of the internal "
+            "keyed topic (below the producer's and broker's 1 MB request limit)."
+        ),
+    )
     commit_interval_s: float = Field(
         1.0, gt=0, description="How often processed offsets are committed (at-least-once)."
     )
