@@ -10,6 +10,8 @@ import time
 # Operators need the first line and a count, not a flood.
 REPEAT_WINDOW_S = 30.0
 THROTTLED_LOGGERS = ("aiokafka", "kafka")
+# One INFO line per HTTP request is noise for every qikflow command.
+QUIET_LOGGERS = ("httpx", "httpcore")
 
 
 class RepeatFilter(logging.Filter):
@@ -45,3 +47,10 @@ def configure_logging(level: str) -> None:
     repeat_filter = RepeatFilter()
     for name in THROTTLED_LOGGERS:
         logging.getLogger(name).addFilter(repeat_filter)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def quiet_client_logs() -> None:
+    """For interactive commands (tail, simulate): Kafka client chatter only when it matters."""
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)

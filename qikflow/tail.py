@@ -30,7 +30,10 @@ def register(subparsers: Any) -> None:
 
 
 def _tail(args: argparse.Namespace) -> int:
+    from qikflow._logging import quiet_client_logs
     from qikflow.config import KafkaSettings
+
+    quiet_client_logs()
 
     return asyncio.run(tail(KafkaSettings(), args.topic, args.count, args.from_beginning,
                             args.timeout))

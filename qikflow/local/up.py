@@ -29,6 +29,7 @@ QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
 REFRESH_TTY_S = 2.0
 REFRESH_LOG_S = 30.0
 WEBHOOK_USER = "qikchat"
+LOCAL_LAKE_ROLL_S = 15
 
 
 @dataclass
@@ -107,6 +108,9 @@ async def run_up(options: UpOptions) -> int:
     env = {
         "QIKFLOW_KAFKA_BOOTSTRAP": services.bootstrap,
         "QIKFLOW_DATABASE_URL": services.database_url,
+        # Locally, lake files should show up while you watch; production keeps 300 s.
+        "QIKFLOW_LAKE_ROLL_INTERVAL_S": os.environ.get("QIKFLOW_LAKE_ROLL_INTERVAL_S",
+                                                       str(LOCAL_LAKE_ROLL_S)),
     }
     os.environ.update(env)
     kafka = KafkaSettings()

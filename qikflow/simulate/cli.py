@@ -62,6 +62,9 @@ def _env_path(name: str) -> Path | None:
 def _simulate(args: argparse.Namespace) -> int:
     import asyncio
 
+    from qikflow._logging import quiet_client_logs
+
+    quiet_client_logs()
     return asyncio.run(_run(args))
 
 
