@@ -23,6 +23,7 @@ the router wrote before bundles, and what replaying a dedup dead letter produces
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -53,8 +54,12 @@ class KeyedEvent(NamedTuple):
     headers: Headers
 
 
+@functools.lru_cache(maxsize=65_536)
 def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2) gives `key`."""
+    """The partition Kafka's default partitioner (murmur2) gives `key`.
+
+    Cached: murmur2 is pure Python here, and keys repeat (a contact's messages, the
+    statuses of one message)."""
     hashed: int = murmur2(key)
     return (hashed & 0x7FFFFFFF) % partitions
 
