@@ -111,12 +111,15 @@ async def _last_timestamps(kafka: KafkaSettings, names: list[str]) -> tuple[int,
         remaining = {tp for tp in partitions if ends[tp] > 0}
         while remaining:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            for tp, records in batch.items():
+            for records in batch.values():
                 for record in records:
                     count += 1
                     first = min(first, record.timestamp)
                     last = max(last, record.timestamp)
-                if records and records[-1].offset + 1 >= ends[tp]:
+            # By position, not by the last record's offset: a partition may end in offsets
+            # that hold no record for the reader, and waiting for one never ends.
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         return count, first, last
     finally:
