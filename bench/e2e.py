@@ -7,7 +7,7 @@ consumer lag of every stage when sending ends and once the pipeline drained. Wri
 bench/results/e2e.json and bench/results/e2e.png (throughput and latency over time).
 
     make bench      # or, with Kafka and PostgreSQL running:
-    .venv/bin/python -m bench.e2e --rate 300 --duration 60
+    .venv/bin/python -m bench.e2e --rate 200 --duration 60
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=300.0, help="webhooks per second")
+    parser.add_argument("--rate", type=float, default=200.0, help="webhooks per second")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     parser.add_argument("--concurrency", type=int, default=64)
     args = parser.parse_args()
