@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 
+from bench._databases import drop_database, fresh_database
 from bench._report import RESULTS_DIR, print_table, write_results
 from qikflow.config import KafkaSettings
 from qikflow.local._process import wait_http_ok
@@ -73,16 +74,6 @@ async def row_count(database_url: str) -> int:
         await connection.close()
 
 
-async def create_database(admin_url: str) -> str:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(admin_url)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 def per_second(report: SendReport) -> list[dict[str, float]]:
     buckets: dict[int, list[float]] = defaultdict(list)
     for result in report.results:
@@ -125,7 +116,8 @@ def plot(series: list[dict[str, float]], e2e: list[tuple[float, float]], path: P
 
 async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any]:
     bootstrap = os.environ["QIKFLOW_KAFKA_BOOTSTRAP"]
-    database_url = await create_database(os.environ["QIKFLOW_DATABASE_URL"])
+    admin_url = os.environ["QIKFLOW_DATABASE_URL"]
+    database_name, database_url = await fresh_database(admin_url)
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     scratch = Path(tempfile.mkdtemp(prefix="qikflow-bench-e2e-"))
     port = 18000 + os.getpid() % 1000
@@ -167,6 +159,7 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
         e2e = await e2e_latencies(database_url)
     finally:
         await supervisor.stop()
+        await drop_database(admin_url, database_name)
     latencies = [r.latency_s for r in report.results if r.status_code == 200]
     e2e_seconds = [seconds for _, seconds in e2e]
     series = per_second(report)

@@ -19,9 +19,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from bench._databases import drop_database, fresh_database
 from bench._report import print_table, write_results
 from qikflow.config import KafkaSettings
 from qikflow.local.postgres import LocalPostgres
@@ -100,24 +100,6 @@ async def bench_driver(sink: Sink, events: list[Event], batch: int, bootstrap: s
     driver.stop.set()
     await task
     return (len(events) - first) / elapsed if elapsed > 0 else float("nan")
-
-
-async def fresh_database(admin_url: str) -> tuple[str, str]:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(admin_url)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return name, admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    connection = await asyncpg.connect(admin_url)
-    try:
-        await connection.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
 
 
 async def main(total: int, batches: list[int]) -> None:
