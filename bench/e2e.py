@@ -30,11 +30,11 @@ from bench._report import RESULTS_DIR, print_table, write_results
 from qikflow.config import KafkaSettings
 from qikflow.local._process import wait_http_ok
 from qikflow.local._status import take_snapshot
-from qikflow.local.supervisor import ChildSpec, Supervisor
+from qikflow.local.supervisor import Supervisor
+from qikflow.local.up import UpOptions, children
 from qikflow.simulate.generator import DEFAULT_START, generate
 from qikflow.simulate.sender import SendReport, WebhookSender
 
-QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
 USER, PASSWORD = "bench", "bench-secret"
 
 
@@ -129,12 +129,9 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
         "QIKFLOW_STREAMS_WEB_PORT": str(port + 1),
         "QIKFLOW_LOG_LEVEL": "WARNING",
     }
-    supervisor = Supervisor([
-        ChildSpec("ingest", [QIKFLOW, "ingest", "--host", "127.0.0.1", "--port", str(port)], env),
-        ChildSpec("worker", [QIKFLOW, "worker"], env, stop_timeout_s=60),
-        ChildSpec("sink-postgres", [QIKFLOW, "sink", "postgres"], env),
-        ChildSpec("sink-lake", [QIKFLOW, "sink", "lake"], env),
-    ], scratch / "logs")
+    # The same processes `qikflow up` supervises.
+    supervisor = Supervisor(children(UpOptions(host="127.0.0.1", port=port), env),
+                            scratch / "logs")
     await supervisor.start()
     kafka = KafkaSettings(bootstrap=bootstrap, topic_prefix=prefix)
     groups = [f"{prefix}-streams", f"{prefix}-sink-postgres", f"{prefix}-sink-lake"]
