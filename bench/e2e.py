@@ -34,6 +34,7 @@ from qikflow.local.supervisor import Supervisor
 from qikflow.local.up import UpOptions, children
 from qikflow.simulate.generator import DEFAULT_START, generate
 from qikflow.simulate.sender import SendReport, WebhookSender
+from qikflow.streams.topics import Topics
 
 USER, PASSWORD = "bench", "bench-secret"
 
@@ -134,7 +135,9 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
                             scratch / "logs")
     await supervisor.start()
     kafka = KafkaSettings(bootstrap=bootstrap, topic_prefix=prefix)
-    groups = [f"{prefix}-streams", f"{prefix}-sink-postgres", f"{prefix}-sink-lake"]
+    topics = Topics(prefix)
+    groups = [topics.router_group, topics.streams_group, f"{prefix}-sink-postgres",
+              f"{prefix}-sink-lake"]
     try:
         url = f"http://127.0.0.1:{port}"
         await wait_http_ok(f"{url}/healthz")

@@ -35,6 +35,7 @@ from qikflow.streams._admin import ensure_topics
 from qikflow.streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 from qikflow.streams.settings import StreamsSettings
 from qikflow.streams.topics import Topics
+from qikflow.streams.worker import tune_gc
 
 
 async def load_raw(kafka: KafkaSettings, topics: Topics, records: int) -> int:
@@ -96,7 +97,12 @@ async def plain_loop(kafka: KafkaSettings, topics: Topics, out: Topics, expected
 
 async def _last_timestamps(kafka: KafkaSettings, names: list[str]) -> tuple[int, int, int]:
     """(records, first timestamp ms, last timestamp ms) over the given topics."""
-    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False)
+    # Reset to the beginning, not the default "latest": a reset to the end racing the seek
+    # below made every partition look read before a record was.
+    consumer = AIOKafkaConsumer(
+        **kafka.client_options(), group_id=None, enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         partitions = [
@@ -132,22 +138,22 @@ async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
 
 
 async def _caught_up(kafka: KafkaSettings, topics: Topics, expected: int) -> bool:
-    """Has the worker committed all raw records, and all it re-keyed?"""
-    consumer = AIOKafkaConsumer(
-        **kafka.client_options(), group_id=f"{topics.prefix}-streams", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        committed = {}
-        for name in (topics.raw, topics.keyed):
+    """Has the worker committed all raw records (router), and all it re-keyed (dedup)?"""
+    committed = {}
+    for name, group in ((topics.raw, topics.router_group), (topics.keyed, topics.streams_group)):
+        consumer = AIOKafkaConsumer(
+            **kafka.client_options(), group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
             partitions = [TopicPartition(name, p) for p in await _partitions(consumer, name)]
             committed[name] = sum([await consumer.committed(tp) or 0 for tp in partitions])
             if name == topics.keyed:
                 ends = await consumer.end_offsets(partitions)
                 expected_keyed = sum(ends.values())
-        return committed[topics.raw] >= expected and committed[topics.keyed] >= expected_keyed
-    finally:
-        await consumer.stop()
+        finally:
+            await consumer.stop()
+    return committed[topics.raw] >= expected and committed[topics.keyed] >= expected_keyed
 
 
 def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) -> float:
@@ -208,6 +214,8 @@ def main() -> int:
     try:
         records = asyncio.run(load_raw(kafka, topics, args.records))
         print(f"{records} raw records in {topics.raw}", flush=True)
+        # The worker tunes its garbage collector; the baseline gets the same, to be fair.
+        tune_gc()
         plain = asyncio.run(asyncio.wait_for(plain_loop(kafka, topics, plain_out, records), 600))
         print(f"plain loop: {plain:,.0f} raw records/s", flush=True)
         with tempfile.TemporaryDirectory(prefix="qikflow-bench-") as home:

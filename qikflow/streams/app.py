@@ -37,9 +37,12 @@ def create_app(
     *,
     worker_index: int = 0,
 ) -> StreamsApp:
-    """The Faust app of worker `worker_index`, with the router, dedup and every agent."""
+    """The Faust app of worker `worker_index`, with dedup and every agent.
+
+    The router (stage 1) is not a Faust agent: `worker.py` runs a `RawRouter` beside it.
+    """
     # Imported here: each module registers agents on the app it is given.
-    from qikflow.streams import dedup, router
+    from qikflow.streams import dedup
     from qikflow.streams.agents import register_agents
 
     kafka = kafka or KafkaSettings()
@@ -49,7 +52,7 @@ def create_app(
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         # The app id is the consumer group: every worker of one prefix shares partitions.
-        f"{topics.prefix}-streams",
+        topics.streams_group,
         broker=[f"kafka://{host.strip()}" for host in kafka.bootstrap.split(",")],
         broker_credentials=credentials(kafka),
         store="rocksdb://",
@@ -75,7 +78,6 @@ def create_app(
     streams = StreamsApp(app, topics, settings, kafka, StreamsMetrics())
     streams.metrics.expose(app)
     app.on_partitions_revoked.connect(_commit_before_handing_over)
-    router.register(streams)
     dedup.register(streams)
     register_agents(streams)
     return streams

@@ -31,10 +31,14 @@ class StreamsSettings(BaseSettings):
         description="An event whose id was seen less than this many seconds ago is dropped.",
     )
     batch_size: int = Field(
-        1000, ge=1, description="Events an agent takes from its stream at most per batch."
+        1000,
+        ge=1,
+        description="Most records the router reads, and an agent takes, per batch.",
     )
     batch_within_s: float = Field(
-        0.05, gt=0, description="Longest an agent waits to fill a batch before handling it."
+        0.05,
+        gt=0,
+        description="Longest the router or an agent waits to fill a batch before handling it.",
     )
     keyed_bundle_max_bytes: int = Field(
         524_288,
@@ -46,7 +50,12 @@ class StreamsSettings(BaseSettings):
         ),
     )
     commit_interval_s: float = Field(
-        1.0, gt=0, description="How often processed offsets are committed (at-least-once)."
+        1.0,
+        gt=0,
+        description=(
+            "How often dedup and the agents commit processed offsets (at-least-once); "
+            "the router commits after every batch."
+        ),
     )
     producer_linger_ms: int = Field(
         5, ge=0, description="Producer linger: how long a record waits to fill a batch."

@@ -37,6 +37,16 @@ class Topics:
         return f"{self.prefix}.{suffix}"
 
     @property
+    def router_group(self) -> str:
+        """The consumer group in which the routers of one prefix share `<prefix>.raw`."""
+        return f"{self.prefix}-router"
+
+    @property
+    def streams_group(self) -> str:
+        """The Faust app id, and so the consumer group of dedup and the agents."""
+        return f"{self.prefix}-streams"
+
+    @property
     def raw(self) -> str:
         """Webhook bodies as ingest received them (written by ingest)."""
         return self.name("raw")

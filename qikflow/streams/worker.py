@@ -7,6 +7,7 @@ among them, whether they run on one machine or many.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -24,6 +25,8 @@ logger = logging.getLogger(__name__)
 RESTART_DELAY_S = 1.0
 MAX_RESTART_DELAY_S = 30.0
 STOP_TIMEOUT_S = 60.0
+# Allocations (minus frees) between two young-generation collections; Python's default is 700.
+GC_YOUNG_THRESHOLD = 50_000
 
 
 def run_worker(index: int, log_level: str) -> int:
@@ -33,6 +36,7 @@ def run_worker(index: int, log_level: str) -> int:
 
     from qikflow.streams._admin import ensure_topics
     from qikflow.streams.app import create_app
+    from qikflow.streams.router import RawRouter
 
     kafka, settings = KafkaSettings(), StreamsSettings()
     mode.loop.use("uvloop")
@@ -40,12 +44,32 @@ def run_worker(index: int, log_level: str) -> int:
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(kafka, settings, Topics.from_settings(kafka)))
     streams = create_app(kafka, settings, worker_index=index)
-    worker = faust.Worker(streams.app, loglevel=log_level, loop=loop, override_logging=False)
+    # Stage 1 runs beside the Faust app in this process, started and stopped with it.
+    router = RawRouter(streams, loop=loop)
+    tune_gc()
+    worker = faust.Worker(
+        streams.app, router, loglevel=log_level, loop=loop, override_logging=False
+    )
     try:
         worker.execute_from_commandline()
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
     return 0
+
+
+def tune_gc() -> None:
+    """Make Python's garbage collector cheap for a loop that allocates per event.
+
+    Routing allocates a few dozen short-lived objects per event, so with the default
+    thresholds the collector ran every few events and, every so often, scanned every object
+    of the Faust app, the RocksDB bindings and the Kafka clients: a fifth of the worker's
+    time (py-spy). Freezing what start-up created takes those objects out of every scan, and
+    a larger first generation collects the short-lived ones in fewer, equally cheap passes.
+    Reference counting frees almost everything anyway; the collector only finds cycles.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
 
 
 def supervise(workers: int, log_level: str) -> int:
