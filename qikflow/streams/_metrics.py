@@ -31,6 +31,12 @@ class StreamsMetrics:
             "Events dropped because their id was seen within the dedup window.",
             registry=self.registry,
         )
+        self.reread = Counter(
+            "qikflow_streams_reread_keyed_records",
+            "Keyed records Faust delivered again to the worker that had already handled "
+            "them (a fetch before the seek to committed offsets); skipped.",
+            registry=self.registry,
+        )
         self.unknown = Counter(
             "qikflow_streams_unknown_records",
             "Valid JSON records that match no known event, sent to <prefix>.unknown.",

@@ -57,6 +57,40 @@ def parse_seen(value: bytes) -> tuple[tuple[int, int], int]:
     return (int(parts[0]), int(parts[1])), int(parts[2])
 
 
+class HandledOffsets:
+    """The keyed offsets this process has handled, per partition, as one range each.
+
+    Faust sometimes hands a worker records it has already handled: after a rebalance or a
+    restart it starts fetching before "Seek stream partitions to committed offsets", and
+    the seek goes back to the committed offset. The table cannot tell such a re-read from a
+    replay after a crash (same position), and a replay must be routed again; a record this
+    very process handled need not be, since its outputs are delivered or in flight (and
+    dead-lettered if they fail). A range only grows upwards from the first offset handled,
+    so a seek below it never skips a record this process has not seen.
+    """
+
+    def __init__(self) -> None:
+        self._ranges: dict[int, tuple[int, int]] = {}
+
+    def already(self, partition: int, offset: int) -> bool:
+        handled = self._ranges.get(partition)
+        return handled is not None and handled[0] <= offset <= handled[1]
+
+    def add(self, partition: int, offset: int) -> None:
+        handled = self._ranges.get(partition)
+        if handled is None:
+            self._ranges[partition] = (offset, offset)
+        elif offset > handled[1]:
+            self._ranges[partition] = (handled[0], offset)
+
+    def keep(self, partitions: set[int]) -> None:
+        """Forget the partitions this worker no longer owns: another worker may handle
+        them before they come back. Partitions it keeps were nobody else's in between."""
+        for partition in list(self._ranges):
+            if partition not in partitions:
+                del self._ranges[partition]
+
+
 class Deduplicator:
     """Decides per event of a keyed bundle: copy (drop and count) or first sighting (route)."""
 
@@ -68,10 +102,18 @@ class Deduplicator:
         self._window_ms = streams.settings.dedup_window_s * 1000
         self.output = Output(streams, names.DEDUP)
         self._persisted: dict[TP, int] = {}
+        self.handled = HandledOffsets()
 
     async def handle(self, message: Message) -> None:
         """Route the events of one keyed record; a failure dead-letters that event only
         (or the whole record, if it cannot be read)."""
+        partition, offset = message.partition, message.offset
+        if self.handled.already(partition, offset):
+            self._metrics.reread.inc()
+            delivery = self.output.start(message)
+            delivery.close()  # nothing to send: ack it
+            return
+        self.handled.add(partition, offset)
         try:
             events = read_keyed(message)
         except KeyedBundleError as exc:
@@ -164,6 +206,13 @@ def register(streams: StreamsApp) -> None:
         },
     )
     dedup = Deduplicator(streams, table)
+
+    async def keep_owned(app: Any, /, *assigned: Any, **kwargs: Any) -> None:
+        (partitions,) = assigned
+        name = keyed.get_topic_name()
+        dedup.handled.keep({tp.partition for tp in partitions if tp.topic == name})
+
+    app.on_partitions_assigned.connect(keep_owned)
 
     async def deduplicate(stream: Any) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)

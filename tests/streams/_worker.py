@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from qikflow.ingest.record import RawRecord
@@ -129,6 +129,23 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
             await admin.delete_topics(mine)
     finally:
         await admin.close()
+
+
+async def uncommitted(bootstrap: str, group: str, topic: str) -> int:
+    """How many records of `topic` the consumer group `group` has not committed."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(partitions)
+        behind = 0
+        for tp, end in ends.items():
+            behind += end - (await consumer.committed(tp) or 0)
+        return behind
+    finally:
+        await consumer.stop()
 
 
 def raw_record(body: bytes, receipt_id: str | None = None) -> RawRecord:

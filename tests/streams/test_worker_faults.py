@@ -8,7 +8,15 @@ from collections import Counter
 from pathlib import Path
 
 from qikflow.streams.topics import Topics
-from tests.streams._worker import WorkerCluster, event_id, read, routed_total, send_raw, traffic
+from tests.streams._worker import (
+    WorkerCluster,
+    event_id,
+    read,
+    routed_total,
+    send_raw,
+    traffic,
+    uncommitted,
+)
 
 EVENTS_PATTERN = r"^{}\.(message|status)\..*"
 
@@ -69,6 +77,10 @@ def test_two_workers_split_the_partitions_and_a_rebalance_loses_nothing(
         assert second.stop() == 0  # leaves the group: its partitions move to the first
         asyncio.run(send_raw(kafka_bootstrap, topics.raw, after))
         seen = routed_ids(kafka_bootstrap, topics, len(expected_before | expected_after))
+        # A graceful stop commits everything it routed: the next start repeats nothing.
+        assert first.stop() == 0
+        assert asyncio.run(uncommitted(kafka_bootstrap, topics.router_group, topics.raw)) == 0
+        assert asyncio.run(uncommitted(kafka_bootstrap, topics.streams_group, topics.keyed)) == 0
     finally:
         cluster.stop_all()
     missing = (expected_before | expected_after) - set(seen)
