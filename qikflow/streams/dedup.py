@@ -101,7 +101,8 @@ class Deduplicator:
         self._metrics = streams.metrics
         self._window_ms = streams.settings.dedup_window_s * 1000
         self.output = Output(streams, names.DEDUP)
-        self._persisted: dict[TP, int] = {}
+        self._delivered: dict[TP, int] = {}  # highest changelog offset confirmed
+        self._persisted: dict[TP, int] = {}  # highest one written to the store
         self.handled = HandledOffsets()
 
     async def handle(self, message: Message) -> None:
@@ -167,18 +168,34 @@ class Deduplicator:
         future = await self.output.send(
             delivery, self._changelog, key, value, [], partition=delivery.source.partition
         )
-        future.add_done_callback(self._persist_offset)
+        future.add_done_callback(self._changelog_delivered)
 
-    def _persist_offset(self, future: asyncio.Future[Any]) -> None:
-        """Tell the store how far its changelog goes (Faust's changelog callback does the
-        same), so recovery after a restart reads only what is newer."""
+    def _changelog_delivered(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
             return
         metadata = future.result()
         tp = TP(metadata.topic, metadata.partition)
-        if metadata.offset > self._persisted.get(tp, -1):
-            self._persisted[tp] = metadata.offset
-            self._store.set_persisted_offset(tp, metadata.offset)
+        if metadata.offset > self._delivered.get(tp, -1):
+            self._delivered[tp] = metadata.offset
+
+    def keep_partitions(self, partitions: set[int]) -> None:
+        """After a rebalance: forget what concerns the partitions this worker lost."""
+        self.handled.keep(partitions)
+        for offsets in (self._delivered, self._persisted):
+            for tp in [tp for tp in offsets if tp.partition not in partitions]:
+                del offsets[tp]
+
+    def persist_offsets(self) -> None:
+        """Tell the store how far its changelog goes (Faust's changelog callback does the
+        same, per record), so recovery after a restart reads only what is newer.
+
+        Called once per batch rather than per record: a RocksDB write per event was 4 % of
+        the worker's time, and an offset that lags only makes recovery re-read a few
+        changelog records, which it applies idempotently."""
+        for tp, offset in self._delivered.items():
+            if offset > self._persisted.get(tp, -1):
+                self._persisted[tp] = offset
+                self._store.set_persisted_offset(tp, offset)
 
 
 def register(streams: StreamsApp) -> None:
@@ -210,7 +227,7 @@ def register(streams: StreamsApp) -> None:
     async def keep_owned(app: Any, /, *assigned: Any, **kwargs: Any) -> None:
         (partitions,) = assigned
         name = keyed.get_topic_name()
-        dedup.handled.keep({tp.partition for tp in partitions if tp.topic == name})
+        dedup.keep_partitions({tp.partition for tp in partitions if tp.topic == name})
 
     app.on_partitions_assigned.connect(keep_owned)
 
@@ -220,6 +237,7 @@ def register(streams: StreamsApp) -> None:
             for event in events:
                 _make_current(event)
                 await dedup.handle(event.message)
+            dedup.persist_offsets()
 
     app.agent(keyed, name=names.DEDUP)(deduplicate)
 
