@@ -8,9 +8,9 @@ resends). The plain loop is consume (getmany) -> parse_raw -> produce to the per
 no dedup. The router is one `qikflow worker` process doing all it does in production:
 parse, re-key, dedup against the RocksDB table (with changelog), fan out, opt-out agent.
 The plain loop runs once before and once after the worker, and the ratio is against the
-mean of the two. Each rate is raw records over the processing window: for the worker, from the first record
-it wrote (keyed topic) to the last per-type record, read from record timestamps, so start-up
-and group join are not counted.
+mean of the two. Each rate is raw records over the processing window: for the worker,
+from the first record it wrote (keyed topic) to the last per-type record, read from record
+timestamps, so start-up and group join are not counted.
 """
 
 from __future__ import annotations
