@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol, cast
 
 from qikflow.streams import topics as names
 
@@ -50,9 +50,46 @@ def header(headers: Headers, name: str) -> str:
     return ""
 
 
-def context(message: Message) -> str:
+class Located(Protocol):
+    """A consumed record, from Faust (`Message`) or aiokafka (`ConsumerRecord`)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+def context(message: Located) -> str:
     """Where a record came from, for log lines."""
     return f"{message.topic}[{message.partition}]@{message.offset}"
+
+
+def dead_letter_headers(headers: Headers, source: Located, agent: str, error: str) -> Headers:
+    """A dead letter's headers: the record's own, then why, who and where it failed."""
+    return [
+        *headers,
+        (names.ERROR, error.encode("utf-8", "replace")),
+        (names.FAILED_AGENT, agent.encode()),
+        (names.SOURCE_TOPIC, source.topic.encode()),
+        (names.SOURCE_PARTITION, str(source.partition).encode()),
+        (names.SOURCE_OFFSET, str(source.offset).encode()),
+    ]
+
+
+def exit_undeliverable(agent: str, source: Located, dlq: str, error: BaseException) -> NoReturn:
+    """Even the dead letter was refused: exit at once, before `source` can be committed."""
+    logger.critical(
+        "agent %s cannot deliver %s even to %s (%r); exiting before its offset is committed, "
+        "so it is read again after a restart",
+        agent,
+        context(source),
+        dlq,
+        error,
+    )
+    logging.shutdown()
+    os._exit(EXIT_UNDELIVERABLE)
 
 
 class Original(NamedTuple):
@@ -176,14 +213,7 @@ class Output:
         source = delivery.source
         record = delivery.dead_letter_record()
         self._metrics.dead_lettered.labels(agent=self.agent).inc()
-        headers = [
-            *record.headers,
-            (names.ERROR, error.encode("utf-8", "replace")),
-            (names.FAILED_AGENT, self.agent.encode()),
-            (names.SOURCE_TOPIC, source.topic.encode()),
-            (names.SOURCE_PARTITION, str(source.partition).encode()),
-            (names.SOURCE_OFFSET, str(source.offset).encode()),
-        ]
+        headers = dead_letter_headers(record.headers, source, self.agent, error)
         sent = await self._app.producer.send(
             self._dlq, record.key, record.value, None, None, headers
         )
@@ -221,13 +251,4 @@ class Output:
         delivery.close()
 
     def give_up(self, source: Message, error: BaseException) -> None:
-        logger.critical(
-            "agent %s cannot deliver %s even to %s (%r); exiting before Faust commits it, "
-            "so it is read again after a restart",
-            self.agent,
-            context(source),
-            self._dlq,
-            error,
-        )
-        logging.shutdown()
-        os._exit(EXIT_UNDELIVERABLE)
+        exit_undeliverable(self.agent, source, self._dlq, error)

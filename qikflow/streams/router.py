@@ -31,8 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +43,12 @@ from mode import Service
 from qikflow.ingest.record import RawRecord
 from qikflow.streams import topics as names
 from qikflow.streams._keyed import BundleWriter, partition_for
-from qikflow.streams._output import EXIT_UNDELIVERABLE, Headers
+from qikflow.streams._output import (
+    Headers,
+    context,
+    dead_letter_headers,
+    exit_undeliverable,
+)
 from qikflow.streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 
 if TYPE_CHECKING:
@@ -53,25 +57,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _where(record: ConsumerRecord) -> str:
-    return f"{record.topic}[{record.partition}]@{record.offset}"
-
-
 @dataclass(slots=True)
 class _Batch:
     """The outputs of one batch of raw records, in flight until `settle`."""
 
-    records: list[ConsumerRecord]
+    # The offset to commit per partition once the batch is settled.
+    offsets: dict[TopicPartition, int]
     # Output futures and, for each, the records whose outputs they are (a bundle serves many).
     outputs: list[tuple[asyncio.Future[Any], list[ConsumerRecord]]] = field(default_factory=list)
-
-    def offsets(self) -> dict[TopicPartition, int]:
-        """The offset to commit per partition once the batch is settled."""
-        ends: dict[TopicPartition, int] = {}
-        for record in self.records:
-            tp = TopicPartition(record.topic, record.partition)
-            ends[tp] = max(ends.get(tp, 0), record.offset + 1)
-        return ends
 
 
 class _Bundle:
@@ -161,9 +154,10 @@ class RawRouter(Service):
                     return  # on_stop settles; the fetched records are read again later
                 # A rebalance may have taken partitions since `getmany` returned.
                 owned = consumer.assignment()
-                records = [r for tp, batch in fetched.items() if tp in owned for r in batch]
+                fetched = {tp: records for tp, records in fetched.items()
+                           if tp in owned and records}
                 previous = self._in_flight
-                self._in_flight = await self._route(records) if records else None
+                self._in_flight = await self._route(fetched) if fetched else None
                 if previous is not None:
                     await self._settle(previous)
                     await self._commit(previous)
@@ -176,17 +170,20 @@ class RawRouter(Service):
 
     # -- routing ------------------------------------------------------------
 
-    async def _route(self, records: Sequence[ConsumerRecord]) -> _Batch:
-        """Queue the outputs of `records`; a failure dead-letters its record, not the batch."""
-        batch = _Batch(list(records))
+    async def _route(self, fetched: Mapping[TopicPartition, Sequence[ConsumerRecord]]
+                     ) -> _Batch:
+        """Queue the outputs of `fetched`; a failure dead-letters its record, not the batch."""
+        batch = _Batch({tp: records[-1].offset + 1 for tp, records in fetched.items()})
         bundles: dict[int, _Bundle] = {}
+        records = [record for partition_records in fetched.values()
+                   for record in partition_records]
+        self._metrics.raw.inc(len(records))
         for record in records:
-            self._metrics.raw.inc()
             try:
                 await self._route_one(batch, record, bundles)
             except Exception as exc:
                 self._metrics.agent_failures.labels(agent=names.ROUTER).inc()
-                logger.error("router failed on %s: %s: %s", _where(record),
+                logger.error("router failed on %s: %s: %s", context(record),
                              type(exc).__name__, exc, exc_info=exc)
                 await self._dead_letter(batch, record, f"{type(exc).__name__}: {exc}")
         for partition, bundle in bundles.items():
@@ -251,8 +248,8 @@ class RawRouter(Service):
 
     async def _dead_letter(self, batch: _Batch, record: ConsumerRecord, error: str) -> None:
         self._metrics.dead_lettered.labels(agent=names.ROUTER).inc()
-        await self._send(batch, [record], self._topics.dlq, record.key, record.value,
-                         _dead_letter_headers(record, error))
+        headers = dead_letter_headers(list(record.headers), record, names.ROUTER, error)
+        await self._send(batch, [record], self._topics.dlq, record.key, record.value, headers)
 
     # -- delivery and commits -----------------------------------------------
 
@@ -272,7 +269,7 @@ class RawRouter(Service):
             return
         logger.error("router: outputs of %d raw record(s) were not delivered (%r); "
                      "dead-lettering them", len(failed), next(iter(failed.values()))[1])
-        retry = _Batch([])
+        retry = _Batch({})
         for record, error in failed.values():
             await self._dead_letter(
                 retry, record, f"undeliverable: {type(error).__name__}: {error}"
@@ -281,13 +278,13 @@ class RawRouter(Service):
         for future, records in retry.outputs:
             error = future.exception()
             if error is not None:
-                _give_up(records[0], error)
+                exit_undeliverable(names.ROUTER, records[0], self._topics.dlq, error)
 
     async def _commit(self, batch: _Batch) -> None:
         consumer = self._consumer
         assert consumer is not None
         owned = consumer.assignment()
-        offsets = {tp: offset for tp, offset in batch.offsets().items() if tp in owned}
+        offsets = {tp: offset for tp, offset in batch.offsets.items() if tp in owned}
         if not offsets:
             return
         try:
@@ -313,22 +310,3 @@ class _HandOver(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         logger.info("router assigned %d partition(s) of %s", len(assigned),
                     self._router._topics.raw)
-
-
-def _dead_letter_headers(record: ConsumerRecord, error: str) -> Headers:
-    return [
-        *record.headers,
-        (names.ERROR, error.encode("utf-8", "replace")),
-        (names.FAILED_AGENT, names.ROUTER.encode()),
-        (names.SOURCE_TOPIC, record.topic.encode()),
-        (names.SOURCE_PARTITION, str(record.partition).encode()),
-        (names.SOURCE_OFFSET, str(record.offset).encode()),
-    ]
-
-
-def _give_up(record: ConsumerRecord, error: BaseException) -> None:
-    logger.critical("router cannot deliver %s even to the dead-letter topic (%r); exiting "
-                    "before committing it, so it is read again after a restart",
-                    _where(record), error)
-    logging.shutdown()
-    os._exit(EXIT_UNDELIVERABLE)
