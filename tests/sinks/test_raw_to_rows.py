@@ -12,20 +12,7 @@ from aiokafka import AIOKafkaProducer
 from qikflow.ingest.record import RawRecord
 from qikflow.local.postgres import free_port
 from tests.sinks.harness import count, start_sink_process, stop_process, wait_until
-
-CUSTOMER = "+919876543210"
-
-
-def incoming_text(message_id: str, body: str) -> bytes:
-    return orjson.dumps({
-        "event": "whatsapp:message:in",
-        "payload": {
-            "id": message_id, "name": "whatsapp",
-            "contacts": [{"profile": {"name": "Asha Rao"}, "to": CUSTOMER}],
-            "message": {"id": message_id, "from": "918041234567", "type": "text",
-                        "timestamp": "2026-11-20T09:15:02.412Z", "text": {"body": body}},
-        },
-    })
+from tests.streams._worker import CUSTOMER, text_body
 
 
 def status_update(message_id: str, state: str, at: str, **extra: object) -> bytes:
@@ -62,7 +49,7 @@ async def send_raw(bootstrap: str, topic: str, bodies: list[bytes]) -> None:
 async def test_webhooks_in_raw_become_rows(
     kafka_bootstrap: str, topic_prefix: str, database_url: str, tmp_path: Path
 ) -> None:
-    text = incoming_text("wamid.IN1", "Is my order #4411 shipped?")
+    text = text_body("wamid.IN1", "Is my order #4411 shipped?")
     bodies = [
         text, text,  # Qikchat resent the webhook: one row
         status_update("OUT1", "read", "2026-11-20T12:53:10.000Z"),  # read before delivered
