@@ -8,6 +8,9 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY qikflow ./qikflow
+COPY ingest ./ingest
+COPY streams ./streams
+COPY sinks ./sinks
 RUN python -m venv /opt/qikflow \
     && /opt/qikflow/bin/pip install .
 

@@ -40,7 +40,7 @@ SAMPLE_BODY = orjson.dumps({
 
 def start_server(app: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     code = (
-        "import sys; from qikflow.ingest.server import serve; "
+        "import sys; from ingest.server import serve; "
         f"serve('127.0.0.1', {port}, {workers}, app={app!r}, log_level='warning')"
     )
     process = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env})
@@ -97,7 +97,7 @@ def main() -> None:
         }
         noop = measure("bench._noop:create_app", args.workers, args.concurrency,
                        args.duration, body_file, env)
-        ingest = measure("qikflow.ingest.app:create_app", args.workers, args.concurrency,
+        ingest = measure("ingest.app:create_app", args.workers, args.concurrency,
                          args.duration, body_file, env)
     ratio = ingest["rps"] / noop["rps"] if noop["rps"] else 0.0
     print(f"bench/ingest: concurrency {args.concurrency}, {args.duration:.0f}s each, "

@@ -25,12 +25,12 @@ from bench._databases import drop_database, fresh_database
 from bench._report import print_table, write_results
 from qikflow.config import KafkaSettings
 from qikflow.local.postgres import LocalPostgres
-from qikflow.sinks.base import Sink, SinkRecord
-from qikflow.sinks.driver import SinkDriver
-from qikflow.sinks.lake import LakeSink
-from qikflow.sinks.postgres import PostgresSink
-from qikflow.sinks.settings import SinkSettings
-from qikflow.streams.events import Event, StatusContent, TextContent
+from sinks.base import Sink, SinkRecord
+from sinks.driver import SinkDriver
+from sinks.lake import LakeSink
+from sinks.postgres import PostgresSink
+from sinks.settings import SinkSettings
+from streams.events import Event, StatusContent, TextContent
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

@@ -29,14 +29,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench._report import print_table, write_results
+from ingest.record import RawRecord, new_receipt_id
 from qikflow.config import KafkaSettings
-from qikflow.ingest.record import RawRecord, new_receipt_id
 from qikflow.simulate.generator import generate
-from qikflow.streams._admin import ensure_topics
-from qikflow.streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
-from qikflow.streams.settings import StreamsSettings
-from qikflow.streams.topics import Topics
-from qikflow.streams.worker import tune_gc
+from streams._admin import ensure_topics
+from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
+from streams.settings import StreamsSettings
+from streams.topics import Topics
+from streams.worker import tune_gc
 
 
 async def load_raw(kafka: KafkaSettings, topics: Topics, records: int) -> int:

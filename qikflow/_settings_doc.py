@@ -17,10 +17,10 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from ingest.settings import IngestSettings
 from qikflow.config import KafkaSettings, StateSettings
-from qikflow.ingest.settings import IngestSettings
-from qikflow.sinks.settings import SinkSettings
-from qikflow.streams.settings import StreamsSettings
+from sinks.settings import SinkSettings
+from streams.settings import StreamsSettings
 
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     KafkaSettings,

@@ -13,9 +13,9 @@ from qikflow._logging import configure_logging
 # so `qikflow --help` stays fast.
 COMMAND_MODULES = (
     "qikflow.local.cli",
-    "qikflow.ingest.cli",
-    "qikflow.streams.cli",
-    "qikflow.sinks.cli",
+    "ingest.cli",
+    "streams.cli",
+    "sinks.cli",
     "qikflow.simulate.cli",
     "qikflow.tail",
 )

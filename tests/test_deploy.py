@@ -17,6 +17,8 @@ import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.server import GRACEFUL_SHUTDOWN_S
+from ingest.settings import IngestSettings
 from qikflow._settings_doc import (
     SETTINGS_CLASSES,
     all_variables,
@@ -25,9 +27,7 @@ from qikflow._settings_doc import (
     variables,
 )
 from qikflow.cli import build_parser
-from qikflow.ingest.server import GRACEFUL_SHUTDOWN_S
-from qikflow.ingest.settings import IngestSettings
-from qikflow.streams.worker import STOP_TIMEOUT_S
+from streams.worker import STOP_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[1]
 QIKCHAT_TIMEOUT_MS = 2000

@@ -22,7 +22,7 @@ from qikflow.config import KafkaSettings, StateSettings
 from qikflow.local._status import render, take_snapshot
 from qikflow.local.kafka import LocalKafka
 from qikflow.local.supervisor import ChildSpec, Supervisor
-from qikflow.streams.topics import Topics
+from streams.topics import Topics
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ async def run_up(options: UpOptions) -> int:
     }
     os.environ.update(env)
     kafka = KafkaSettings()
-    from qikflow.sinks.settings import SinkSettings
+    from sinks.settings import SinkSettings
 
     lake_dir = SinkSettings().lake_dir
     supervisor = Supervisor(children(options, env), home / "logs")

@@ -24,8 +24,8 @@ from typing import Any
 import orjson
 from aiokafka import ConsumerRecord
 
+from ingest.record import RECEIPT_ID
 from qikflow.config import KafkaSettings
-from qikflow.ingest.record import RECEIPT_ID
 from qikflow.simulate._compare import (
     StageResult,
     compare_counts,

@@ -1,4 +1,4 @@
-"""Tests of qikflow/ingest/auth.py: accepted pairs, rotation, refusals, startup rules."""
+"""Tests of ingest/auth.py: accepted pairs, rotation, refusals, startup rules."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from qikflow.ingest.auth import AuthFailure, Credentials
-from qikflow.ingest.errors import IngestConfigError
-from qikflow.ingest.settings import IngestSettings
+from ingest.auth import AuthFailure, Credentials
+from ingest.errors import IngestConfigError
+from ingest.settings import IngestSettings
 
 
 def basic(user: str, password: str) -> str:

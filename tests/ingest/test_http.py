@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from qikflow.ingest import record as raw
+from ingest import record as raw
 from tests.fixtures.kafka import consume
 from tests.ingest._server import IngestProcess, metric, start_ingest, wait_for
 

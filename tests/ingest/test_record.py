@@ -1,11 +1,11 @@
-"""Tests of qikflow/ingest/record.py: receipt ids and the header round trip."""
+"""Tests of ingest/record.py: receipt ids and the header round trip."""
 
 from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from qikflow.ingest.record import RECEIPT_ID, RawRecord, new_receipt_id
+from ingest.record import RECEIPT_ID, RawRecord, new_receipt_id
 
 
 def test_receipt_ids_are_unique_time_ordered_uuid7() -> None:

@@ -1,4 +1,4 @@
-"""Tests of qikflow/ingest/spool.py: durability, ownership, adoption and limits."""
+"""Tests of ingest/spool.py: durability, ownership, adoption and limits."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from qikflow.ingest.errors import SpoolFullError, SpoolUnavailableError
-from qikflow.ingest.record import RawRecord, new_receipt_id
-from qikflow.ingest.spool import Spool
+from ingest.errors import SpoolFullError, SpoolUnavailableError
+from ingest.record import RawRecord, new_receipt_id
+from ingest.spool import Spool
 
 
 def record(body: bytes) -> RawRecord:
@@ -72,8 +72,8 @@ def test_spool_of_a_killed_process_is_adoptable(tmp_path: Path) -> None:
     script = (
         "import asyncio, os, signal, sys\n"
         "from pathlib import Path\n"
-        "from qikflow.ingest.spool import Spool\n"
-        "from qikflow.ingest.record import RawRecord\n"
+        "from ingest.spool import Spool\n"
+        "from ingest.record import RawRecord\n"
         "async def main():\n"
         "    s = Spool.create(Path(sys.argv[1]), 1000)\n"
         "    await s.put(RawRecord(b'orphan', 'r1', 1))\n"

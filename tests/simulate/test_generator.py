@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from qikflow.ingest.record import RawRecord
+from ingest.record import RawRecord
 from qikflow.simulate.generator import TrafficGenerator, generate
 from qikflow.simulate.plan import GroundTruth, OutboundState, PlannedWebhook
-from qikflow.streams.events import MESSAGE_TYPES, TextContent
-from qikflow.streams.optout import detect_optout
-from qikflow.streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
+from streams.events import MESSAGE_TYPES, TextContent
+from streams.optout import detect_optout
+from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 
 Plan = tuple[list[PlannedWebhook], GroundTruth]
 

@@ -10,17 +10,17 @@ import asyncpg
 import duckdb
 from aiokafka import AIOKafkaProducer
 
+from ingest.record import RawRecord, new_receipt_id
 from qikflow.config import KafkaSettings
-from qikflow.ingest.record import RawRecord, new_receipt_id
 from qikflow.simulate.generator import TrafficMix, generate
 from qikflow.simulate.plan import GroundTruth, PlannedWebhook
 from qikflow.simulate.reconcile import ReconcileOptions, Reconciliation, reconcile
 from qikflow.simulate.sender import SendReport, SendResult
-from qikflow.sinks.base import SinkRecord
-from qikflow.sinks.postgres import PostgresSink
-from qikflow.streams.events import Event, OptOutEvent, TextContent
-from qikflow.streams.optout import detect_optout
-from qikflow.streams.parsers import Parsed, Unrecognised, parse_raw
+from sinks.base import SinkRecord
+from sinks.postgres import PostgresSink
+from streams.events import Event, OptOutEvent, TextContent
+from streams.optout import detect_optout
+from streams.parsers import Parsed, Unrecognised, parse_raw
 
 REFUSED = {3, 40}  # webhooks that got 503: nothing of theirs is expected downstream
 # Small, but with enough resends and malformed bodies to exercise every row.

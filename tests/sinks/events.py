@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaProducer
 
-from qikflow.streams.events import (
+from streams.events import (
     Event,
     MediaContent,
     OptOutEvent,

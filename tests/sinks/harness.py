@@ -16,9 +16,9 @@ import asyncpg
 import duckdb
 
 from qikflow.config import KafkaSettings
-from qikflow.sinks.base import Sink
-from qikflow.sinks.driver import SinkDriver
-from qikflow.sinks.settings import SinkSettings
+from sinks.base import Sink
+from sinks.driver import SinkDriver
+from sinks.settings import SinkSettings
 
 WAIT_S = 90.0
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import asyncpg
 
-from qikflow.sinks.postgres import PostgresSink
-from qikflow.streams.events import Event, OptOutEvent
+from sinks.postgres import PostgresSink
+from streams.events import Event, OptOutEvent
 from tests.fixtures.kafka import consume
 from tests.sinks.events import T0, optout, produce, status, text_message
 from tests.sinks.harness import count, running_driver, wait_until

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from qikflow.local.postgres import LocalPostgres, free_port
-from qikflow.sinks.postgres import PostgresSink
-from qikflow.streams.events import Event
+from sinks.postgres import PostgresSink
+from streams.events import Event
 from tests.sinks.events import T0, produce, status, text_message
 from tests.sinks.harness import (
     count,

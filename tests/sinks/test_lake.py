@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from qikflow.sinks._lake_store import LakeStore
-from qikflow.sinks.base import SinkRecord
-from qikflow.sinks.lake import LakeSink
-from qikflow.streams.events import Event, OptOutEvent
+from sinks._lake_store import LakeStore
+from sinks.base import SinkRecord
+from sinks.lake import LakeSink
+from streams.events import Event, OptOutEvent
 from tests.sinks.events import T0, optout, status, text_message
 from tests.sinks.harness import duck
 

@@ -10,7 +10,7 @@ import sys
 import asyncpg
 import pytest
 
-from qikflow.sinks.migrate import MigrationError, load_migrations, migrate
+from sinks.migrate import MigrationError, load_migrations, migrate
 
 
 async def test_sinks_starting_together_apply_each_migration_once(database_url: str) -> None:

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from qikflow.sinks.base import SinkRecord
-from qikflow.sinks.lake import LakeSink
-from qikflow.sinks.stats import compute_stats, parse_duration
-from qikflow.streams.events import Event, OptOutEvent
+from sinks.base import SinkRecord
+from sinks.lake import LakeSink
+from sinks.stats import compute_stats, parse_duration
+from streams.events import Event, OptOutEvent
 from tests.sinks.events import T0, optout, produce, status, text_message
 from tests.sinks.harness import duck, fast_settings, running_driver, wait_until
 

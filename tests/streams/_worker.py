@@ -18,9 +18,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from qikflow.ingest.record import RawRecord
+from ingest.record import RawRecord
 from qikflow.local.postgres import free_port
-from qikflow.streams import topics as names
+from streams import topics as names
 from tests.fixtures.kafka import consume
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qikflow.streams.agents import Emit, event_agent
-from qikflow.streams.events import Event, TextContent
+from streams.agents import Emit, event_agent
+from streams.events import Event, TextContent
 
 if TYPE_CHECKING:
-    from qikflow.streams.app import StreamsApp
+    from streams.app import StreamsApp
 
 NAME = "failing"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qikflow.streams.dedup import HandledOffsets
+from streams.dedup import HandledOffsets
 
 
 def test_offsets_handled_in_this_process_are_recognised_when_read_again() -> None:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qikflow.streams.optout import detect_optout
+from streams.optout import detect_optout
 
 
 @pytest.mark.parametrize(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from qikflow.streams.agents import agent_modules
-from qikflow.streams.agents.optout import emit_optout, optout_event
-from qikflow.streams.events import Event, OptOutEvent
-from qikflow.streams.parsers import Parsed, parse_raw
-from qikflow.streams.topics import EVENT_ID, Topics
+from streams.agents import agent_modules
+from streams.agents.optout import emit_optout, optout_event
+from streams.events import Event, OptOutEvent
+from streams.parsers import Parsed, parse_raw
+from streams.topics import EVENT_ID, Topics
 from tests.streams._worker import raw_record, status_body, text_body
 
 TOPICS = Topics("qikchat")
@@ -63,5 +63,5 @@ def test_the_same_message_always_gives_the_same_optout_id() -> None:
 
 
 def test_agent_modules_are_discovered_without_registration() -> None:
-    assert "qikflow.streams.agents.optout" in agent_modules()
+    assert "streams.agents.optout" in agent_modules()
     assert agent_modules(["tests.streams.failing_agent"])[-1] == "tests.streams.failing_agent"

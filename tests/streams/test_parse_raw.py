@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qikflow.ingest.record import RawRecord
-from qikflow.streams.events import Event
-from qikflow.streams.parsers import (
+from ingest.record import RawRecord
+from streams.events import Event
+from streams.parsers import (
     Outcome,
     Parsed,
     Undecodable,

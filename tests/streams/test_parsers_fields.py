@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from qikflow.streams.parsers._fields import e164, integer, number, received_at, timestamp
+from streams.parsers._fields import e164, integer, number, received_at, timestamp
 from tests.streams.fixtures.strategies import json_values
 
 

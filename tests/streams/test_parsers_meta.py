@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from qikflow.streams.events import (
+from streams.events import (
     MediaContent,
     ReactionContent,
     StatusContent,
     TextContent,
     UnknownMessageContent,
 )
-from qikflow.streams.parsers import Unrecognised
+from streams.parsers import Unrecognised
 from tests.streams.fixtures import RECEIPT_ID, events, parse
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from qikflow.streams.events import (
+from streams.events import (
     ButtonContent,
     ContactsContent,
     InteractiveContent,
@@ -19,7 +19,7 @@ from qikflow.streams.events import (
     TextContent,
     UnknownMessageContent,
 )
-from qikflow.streams.parsers import Unrecognised
+from streams.parsers import Unrecognised
 from tests.streams.fixtures import (
     ACCOUNT,
     DIRECTORY,

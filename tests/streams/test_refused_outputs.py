@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from qikflow.streams import topics as names
-from qikflow.streams.topics import Topics
+from streams import topics as names
+from streams.topics import Topics
 from tests.streams._worker import (
     TEST_PARTITIONS,
     WorkerCluster,

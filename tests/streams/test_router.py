@@ -6,9 +6,9 @@ from collections import Counter
 
 import orjson
 
-from qikflow.ingest.record import RECEIPT_ID
-from qikflow.streams import topics as names
-from qikflow.streams.events import Event
+from ingest.record import RECEIPT_ID
+from streams import topics as names
+from streams.events import Event
 from tests.streams._worker import event_id, header
 from tests.streams.conftest import (
     AFTER_BOOM,

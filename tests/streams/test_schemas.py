@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qikflow.ingest.record import RawRecord
-from qikflow.streams.events import Event, OptOutEvent, event_types
-from qikflow.streams.parsers import Parsed, parse_raw
-from qikflow.streams.schemas import all_schemas, write_schemas
+from ingest.record import RawRecord
+from streams.events import Event, OptOutEvent, event_types
+from streams.parsers import Parsed, parse_raw
+from streams.schemas import all_schemas, write_schemas
 from tests.streams.fixtures import names, parse
 from tests.streams.fixtures.strategies import mutated_fixtures, webhook_bodies
 
@@ -27,7 +27,7 @@ def test_checked_in_schemas_match_the_models(tmp_path: Path) -> None:
     assert {p.name for p in written} == {p.name for p in CHECKED_IN.glob("*.json")}
     for path in written:
         assert path.read_text(encoding="utf-8") == (CHECKED_IN / path.name).read_text(
-            encoding="utf-8"), f"{path.name} drifted: run python -m qikflow.streams.schemas"
+            encoding="utf-8"), f"{path.name} drifted: run python -m streams.schemas"
 
 
 def test_one_schema_per_event_type_plus_optout() -> None:

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from qikflow.streams.topics import Topics
+from streams.topics import Topics
 from tests.streams._worker import (
     WorkerCluster,
     event_id,

@@ -1,0 +1,222 @@
+"""The ingest ASGI app: authenticate, bound the size, store the exact bytes, answer 200.
+
+It never parses a body. Every answer is JSON; see docs/ingest.md for the HTTP contract.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ingest.auth import Credentials
+from ingest.drainer import SpoolDrainer
+from ingest.errors import SpoolError
+from ingest.metrics import IngestMetrics
+from ingest.publisher import RawPublisher
+from ingest.record import RawRecord, new_receipt_id
+from ingest.settings import IngestSettings
+from ingest.spool import Spool
+from qikflow._logging import configure_logging
+from qikflow.config import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+DISCARD_CAP_BYTES = 1024 * 1024
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="qikflow", charset="UTF-8"'}
+
+
+def json_response(status: int, content: dict[str, Any],
+                  headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(content), status, headers, media_type="application/json")
+
+
+@dataclass
+class _Services:
+    publisher: RawPublisher
+    drainer: SpoolDrainer
+
+
+class IngestApp:
+    """Holds the settings, metrics and (inside the lifespan) the Kafka and spool services."""
+
+    def __init__(self, settings: IngestSettings, kafka: KafkaSettings) -> None:
+        self.settings = settings
+        self.kafka = kafka
+        self.credentials = Credentials.from_settings(settings)
+        self.metrics = IngestMetrics()
+        self._requests_by_status: dict[int, Any] = {}
+        self._services: _Services | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        if self.credentials.anonymous:
+            logger.warning("QIKFLOW_ALLOW_ANONYMOUS=true: webhooks are accepted WITHOUT "
+                           "credentials; anyone who finds the URL can write to Kafka")
+        spool_dir = self.settings.resolved_spool_dir()
+        spool = Spool.create(spool_dir, self.settings.spool_max_bytes)
+        publisher = RawPublisher(self.settings, self.kafka, spool, self.metrics)
+        drainer = SpoolDrainer(publisher, spool_dir, self.settings.drain_interval_ms / 1000,
+                               self.settings.drain_batch_size)
+        await publisher.start()
+        await drainer.start()
+        self._services = _Services(publisher, drainer)
+        logger.info("ingest ready: topic %s on %s, spool %s, %d credential(s), limit %d bytes",
+                    publisher.topic, self.kafka.bootstrap, spool.path,
+                    len(self.credentials.pairs), self.settings.max_body_bytes)
+        try:
+            yield
+        finally:
+            # Reverse order: stop draining, flush the producer, then close the spool.
+            await drainer.stop()
+            await publisher.stop()
+            await spool.close()
+            self._services = None
+            logger.info("ingest stopped")
+
+    @property
+    def services(self) -> _Services:
+        if self._services is None:
+            raise RuntimeError("ingest services are not running (outside the lifespan)")
+        return self._services
+
+    # -- endpoints ---------------------------------------------------------
+
+    async def receive(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = await self._receive(request, started)
+        counter = self._requests_by_status.get(response.status_code)
+        if counter is None:
+            counter = self._requests_by_status[response.status_code] = (
+                self.metrics.requests.labels(str(response.status_code)))
+        counter.inc()
+        return response
+
+    async def _receive(self, request: Request, started: float) -> Response:
+        account = request.path_params.get("account", "")
+        if account and not ACCOUNT_PATTERN.fullmatch(account):
+            return json_response(404, {"error": "not_found",
+                                       "detail": "account must match [A-Za-z0-9_-]{1,64}"})
+        failure = self.credentials.check(request.headers.get("authorization"))
+        if failure is not None:
+            self.metrics.auth_failures.labels(failure.value).inc()
+            logger.info("refused webhook from %s: credentials %s", _client(request),
+                        failure.value)
+            return json_response(401, {"error": "unauthorized",
+                                       "detail": f"Basic credentials {failure.value}"},
+                                 WWW_AUTHENTICATE)
+        try:
+            body = await self._read_body(request)
+        except ClientDisconnect:
+            # The sender went away before the body ended: nothing stored, nobody to answer.
+            self.metrics.rejected.labels("client_disconnected").inc()
+            logger.info("client %s disconnected before its body ended", _client(request))
+            return json_response(400, {"error": "incomplete_body"})
+        if body is None:
+            return self._too_large()
+        record = RawRecord(
+            body=body,
+            receipt_id=new_receipt_id(),
+            received_at_ms=time.time_ns() // 1_000_000,
+            source=self.settings.source,
+            account=account,
+            content_type=request.headers.get("content-type", ""),
+            remote_addr=_client(request),
+        )
+        try:
+            stored = await self.services.publisher.publish(record)
+        except SpoolError as error:
+            self.metrics.rejected.labels(type(error).__name__).inc()
+            logger.error("webhook %s NOT stored (Kafka unavailable, spool refused): %s",
+                         record.receipt_id, error)
+            return json_response(503, {
+                "error": "unavailable",
+                "detail": "neither Kafka nor the local spool could store the body; nothing "
+                          "was kept, please retry",
+            }, {"Retry-After": "5"})
+        self.metrics.ack_seconds.observe(time.perf_counter() - started)
+        self.metrics.body_bytes.observe(len(body))
+        return json_response(200, {"status": "accepted", "receipt_id": record.receipt_id,
+                                   "stored_in": stored})
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        """The body, or None when it is over the limit.
+
+        Keeps at most the limit in memory. An oversized body is read on and discarded up to
+        DISCARD_CAP_BYTES more, so the sender reliably sees the 413 instead of a reset
+        connection; past that the connection is closed without reading further.
+        """
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + DISCARD_CAP_BYTES:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit + DISCARD_CAP_BYTES:
+                return None
+            if size <= limit:
+                chunks.append(chunk)
+        return None if size > limit else b"".join(chunks)
+
+    def _too_large(self) -> Response:
+        self.metrics.rejected.labels("too_large").inc()
+        return json_response(413, {"error": "payload_too_large",
+                                   "limit_bytes": self.settings.max_body_bytes},
+                             {"Connection": "close"})
+
+    async def healthz(self, request: Request) -> Response:
+        return json_response(200, {"status": "alive"})
+
+    async def readyz(self, request: Request) -> Response:
+        services = self.services
+        kafka_ok = services.publisher.available
+        spool_ok = services.publisher.spool.writable()
+        ready = kafka_ok or spool_ok
+        return json_response(200 if ready else 503, {
+            "ready": ready,
+            "kafka": "available" if kafka_ok else "unavailable",
+            "spool": "writable" if spool_ok else "full or unwritable",
+            "spool_depth": services.drainer.depth(),
+            "spool_bytes": services.drainer.bytes(),
+        })
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        body, content_type = self.metrics.render()
+        return Response(body, 200, media_type=content_type)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def create_app(settings: IngestSettings | None = None,
+               kafka: KafkaSettings | None = None) -> Starlette:
+    """The ASGI app factory (`uvicorn --factory ingest.app:create_app`)."""
+    if not logging.getLogger().handlers:
+        # A uvicorn worker process started by spawn: configure logging like the CLI did.
+        configure_logging(os.environ.get("QIKFLOW_LOG_LEVEL", "INFO"))
+    ingest = IngestApp(settings or IngestSettings(), kafka or KafkaSettings())
+    routes = [
+        Route("/webhooks/qikchat", ingest.receive, methods=["POST"]),
+        Route("/webhooks/qikchat/{account}", ingest.receive, methods=["POST"]),
+        Route("/healthz", ingest.healthz, methods=["GET"]),
+        Route("/readyz", ingest.readyz, methods=["GET"]),
+        Route("/metrics", ingest.metrics_endpoint, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=ingest.lifespan)
+    app.state.ingest = ingest
+    return app

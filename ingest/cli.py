@@ -1,0 +1,42 @@
+"""`qikflow ingest`: the webhook receiver."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    ingest = subparsers.add_parser(
+        "ingest",
+        help="receive Qikchat webhooks and store them durably in Kafka",
+        description=(
+            "Serve POST /webhooks/qikchat[/{account}]. Settings come from QIKFLOW_* "
+            "variables (see README): credentials, limits, Kafka, spool."
+        ),
+    )
+    ingest.add_argument("--host", default="0.0.0.0", help="bind address (default 0.0.0.0)")
+    ingest.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    ingest.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    ingest.set_defaults(handler=_ingest)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.auth import Credentials
+    from ingest.errors import IngestConfigError
+    from ingest.server import serve
+    from ingest.settings import IngestSettings
+
+    os.environ["QIKFLOW_LOG_LEVEL"] = args.log_level
+    settings = IngestSettings()
+    try:
+        # Fail here, with one clear line, rather than inside every worker.
+        Credentials.from_settings(settings)
+    except IngestConfigError as error:
+        print(f"qikflow ingest: {error}", file=sys.stderr)
+        return 2
+    serve(args.host, args.port, args.workers, forwarded_allow_ips=settings.forwarded_allow_ips,
+          log_level=args.log_level)
+    return 0

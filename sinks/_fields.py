@@ -1,0 +1,54 @@
+"""Flat columns of an event's content, shared by the PostgreSQL tables and the lake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import overload
+
+from streams.events import (
+    ButtonContent,
+    Content,
+    InteractiveContent,
+    MediaContent,
+    OrderContent,
+    ReactionContent,
+    TextContent,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFields:
+    text: str | None = None
+    media_url: str | None = None
+    mime_type: str | None = None
+    caption: str | None = None
+
+
+def message_fields(content: Content) -> MessageFields:
+    """`text` is the body, a button or list title, a reaction emoji or an order's text."""
+    if isinstance(content, TextContent):
+        return MessageFields(text=content.body)
+    if isinstance(content, MediaContent):
+        return MessageFields(media_url=content.url, mime_type=content.mime_type,
+                             caption=content.caption)
+    if isinstance(content, InteractiveContent):
+        return MessageFields(text=content.title)
+    if isinstance(content, ButtonContent):
+        return MessageFields(text=content.text or content.payload)
+    if isinstance(content, ReactionContent):
+        return MessageFields(text=content.emoji)
+    if isinstance(content, OrderContent):
+        return MessageFields(text=content.text)
+    return MessageFields()
+
+
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
+def utc(value: datetime | None) -> datetime | None:
+    """The contract says UTC; a naive time is read as UTC rather than as local time."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

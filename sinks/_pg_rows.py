@@ -1,0 +1,224 @@
+"""Events to table rows for the PostgreSQL sink, merged per key within a batch.
+
+One INSERT ... ON CONFLICT may touch a row only once, so events of one key in a batch are
+merged here by the same rules the SQL applies across batches (see migrations/0001).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from sinks._fields import message_fields, utc
+from sinks.base import PoisonRecordError, SinkRecord
+from streams.events import STATUS_RANK, Event, OptOutEvent, StatusContent
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRow:
+    message_id: str
+    event_id: str
+    account: str
+    contact: str | None
+    contact_name: str | None
+    business_number: str | None
+    type: str
+    text: str | None
+    media_url: str | None
+    mime_type: str | None
+    caption: str | None
+    content: str
+    occurred_at: datetime | None
+    received_at: datetime
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    message_id: str
+    status: str
+    event_id: str
+    account: str
+    contact: str | None
+    original_status: str | None
+    occurred_at: datetime | None
+    received_at: datetime
+    error_code: int | None
+    error_title: str | None
+    error_detail: str | None
+    conversation_id: str | None
+    pricing_category: str | None
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundRow:
+    message_id: str
+    account: str
+    contact: str | None
+    status_rank: int
+    failed: bool
+    error_code: int | None
+    error_title: str | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+    updated_at: datetime
+
+    def merge(self, other: OutboundRow) -> OutboundRow:
+        """The same rules as the upsert: highest rank, earliest times, failed sticks."""
+        return replace(
+            self,
+            contact=self.contact or other.contact,
+            status_rank=max(self.status_rank, other.status_rank),
+            failed=self.failed or other.failed,
+            error_code=self.error_code if self.error_code is not None else other.error_code,
+            error_title=self.error_title or other.error_title,
+            sent_at=_earliest(self.sent_at, other.sent_at),
+            delivered_at=_earliest(self.delivered_at, other.delivered_at),
+            read_at=_earliest(self.read_at, other.read_at),
+            failed_at=_earliest(self.failed_at, other.failed_at),
+            updated_at=max(self.updated_at, other.updated_at),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OptOutRow:
+    account: str
+    contact: str
+    contact_name: str | None
+    opted_out_at: datetime
+    message_id: str
+    event_id: str
+    matched: str
+    text: str
+    received_at: datetime
+
+
+@dataclass
+class Rows:
+    """A batch split into the rows of each table, at most one per primary key."""
+
+    inbound: dict[str, InboundRow]
+    statuses: dict[tuple[str, str], StatusRow]
+    outbound: dict[str, OutboundRow]
+    optouts: dict[tuple[str, str], OptOutRow]
+
+
+def to_rows(batch: list[SinkRecord]) -> Rows:
+    rows = Rows({}, {}, {}, {})
+    for record in batch:
+        event = record.event
+        if isinstance(event, OptOutEvent):
+            optout = _optout_row(event)
+            key = (optout.account, optout.contact)
+            current = rows.optouts.get(key)
+            if current is None or (optout.opted_out_at, optout.message_id) < (
+                current.opted_out_at, current.message_id
+            ):
+                rows.optouts[key] = optout
+        elif event.kind == "message":
+            rows.inbound.setdefault(event.message_id, _inbound_row(event))
+        else:
+            status = _status_row(event)
+            rows.statuses.setdefault((status.message_id, status.status), status)
+            outbound = _outbound_row(event)
+            if outbound is not None:
+                current_outbound = rows.outbound.get(outbound.message_id)
+                rows.outbound[outbound.message_id] = (
+                    outbound if current_outbound is None else current_outbound.merge(outbound)
+                )
+    return rows
+
+
+def columns(rows: list[Any]) -> list[list[Any]]:
+    """Row dataclasses to one list per column, for `unnest($1::text[], ...)`."""
+    if not rows:
+        return []
+    names = [field.name for field in fields(rows[0])]
+    return [[getattr(row, name) for row in rows] for name in names]
+
+
+def _inbound_row(event: Event) -> InboundRow:
+    content = event.content
+    flat = message_fields(content)
+    return InboundRow(
+        message_id=event.message_id, event_id=event.event_id, account=event.account,
+        contact=event.contact_number, contact_name=event.contact_name,
+        business_number=event.business_number, type=event.type.partition(".")[2],
+        text=flat.text, media_url=flat.media_url, mime_type=flat.mime_type,
+        caption=flat.caption,
+        content=_json(content.model_dump(mode="json")), occurred_at=utc(event.occurred_at),
+        received_at=utc(event.received_at), raw=_json(event.raw),
+    )
+
+
+def _status_content(event: Event) -> StatusContent:
+    if not isinstance(event.content, StatusContent):
+        raise PoisonRecordError(
+            f"event {event.event_id} of type {event.type} has no status content"
+        )
+    return event.content
+
+
+def _status_row(event: Event) -> StatusRow:
+    content = _status_content(event)
+    return StatusRow(
+        message_id=event.message_id, status=content.status, event_id=event.event_id,
+        account=event.account, contact=event.contact_number,
+        original_status=content.original_status, occurred_at=utc(event.occurred_at),
+        received_at=utc(event.received_at), error_code=content.error_code,
+        error_title=content.error_title, error_detail=content.error_detail,
+        conversation_id=content.conversation_id, pricing_category=content.pricing_category,
+        raw=_json(event.raw),
+    )
+
+
+def _outbound_row(event: Event) -> OutboundRow | None:
+    """None for `unknown` statuses: they are kept in message_status_events only."""
+    content = _status_content(event)
+    status = content.status
+    if status not in STATUS_RANK and status != "failed":
+        return None
+    at = utc(event.occurred_at)
+    failed = status == "failed"
+    return OutboundRow(
+        message_id=event.message_id, account=event.account, contact=event.contact_number,
+        status_rank=STATUS_RANK.get(status, 0), failed=failed,
+        error_code=content.error_code if failed else None,
+        error_title=content.error_title if failed else None,
+        sent_at=_earliest(utc(content.sent_at), at if status == "sent" else None),
+        delivered_at=_earliest(utc(content.delivered_at), at if status == "delivered" else None),
+        read_at=_earliest(utc(content.read_at), at if status == "read" else None),
+        failed_at=at if failed else None,
+        updated_at=at or utc(event.received_at),
+    )
+
+
+def _optout_row(event: OptOutEvent) -> OptOutRow:
+    if not event.contact_number:
+        raise PoisonRecordError(
+            f"opt-out {event.event_id} has no contact number; there is no one to record"
+        )
+    return OptOutRow(
+        account=event.account, contact=event.contact_number, contact_name=event.contact_name,
+        opted_out_at=utc(event.occurred_at or event.received_at), message_id=event.message_id,
+        event_id=event.event_id, matched=event.matched, text=event.text,
+        received_at=utc(event.received_at),
+    )
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return min(first, second)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()

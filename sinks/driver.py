@@ -1,0 +1,262 @@
+"""The shared sink driver: batch, write with retries, dead-letter poison, then commit.
+
+It runs one sink in one process and one consumer group (`<prefix>-sink-<name>`), with a
+plain aiokafka consumer and manual commits, so offsets move only after the store has the
+records:
+
+1. collect up to `sink_batch_max_records`, waiting at most `sink_batch_within_ms` from
+   the first record;
+2. decode each record; one that does not decode goes to `<prefix>.sink.dlq` at once;
+3. `sink.write(batch)`: a retriable SinkError (store down) retries the same batch with
+   exponential backoff, forever, until it succeeds or the process is asked to stop;
+   a non-retriable one splits the batch in halves until the poison record is alone,
+   which goes to the dead-letter topic while the rest is written;
+4. commit the next offset of every partition in the batch.
+
+A stop during a retry returns without committing: the next start re-reads the batch.
+Faust was not used here because `Stream.take` acks its buffered events in a `finally`,
+also when the agent is cancelled mid-write, and the consumer commits acked offsets on
+shutdown: a stop while the store was down would skip records. See docs/sinks.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import pydantic
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from qikflow.config import KafkaSettings
+from sinks import _topics
+from sinks._kafka import dead_letter_headers, ensure_topics
+from sinks._metrics import SinkMetrics
+from sinks.base import Sink, SinkError, SinkRecord, StoreUnavailableError
+from sinks.settings import SinkSettings
+from streams.events import Event, OptOutEvent
+
+logger = logging.getLogger(__name__)
+
+
+class DriverStoppedError(Exception):
+    """Asked to stop while a write was being retried; its records were not committed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    message: ConsumerRecord
+    record: SinkRecord
+
+
+class SinkDriver:
+    """Runs one sink against the per-type topics until `stop` is set."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        *,
+        kafka: KafkaSettings,
+        settings: SinkSettings,
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        self.sink = sink
+        self.kafka = kafka
+        self.settings = settings
+        self.stop = stop or asyncio.Event()
+        self.metrics = SinkMetrics(sink.name)
+        # Like the streams' `<prefix>-streams`: two prefixes on one cluster never share a group.
+        self.group_id = f"{kafka.topic_prefix}-sink-{sink.name}"
+        self.topics = _topics.input_topics(kafka)
+        self.dlq = _topics.dlq_topic(kafka)
+        self._producer: AIOKafkaProducer | None = None
+
+    async def run(self) -> None:
+        """Consume, write and commit until stopped; close the sink on the way out."""
+        await ensure_topics(self.kafka, self.settings, [*self.topics, self.dlq])
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=self.settings.sink_batch_max_records,
+            max_poll_interval_ms=self.settings.sink_max_poll_interval_ms,
+            **self.kafka.client_options(),
+        )
+        producer = AIOKafkaProducer(acks="all", enable_idempotence=True,
+                                    **self.kafka.client_options())
+        try:
+            await self._retrying("setup", self.sink.setup, "")
+            await producer.start()
+            self._producer = producer
+            await consumer.start()
+            logger.info("%s sink consuming %d topics (%s...) as group %s", self.sink.name,
+                        len(self.topics), self.topics[0], self.group_id)
+            while not self.stop.is_set():
+                messages = await self._collect(consumer)
+                if messages:
+                    started = time.monotonic()
+                    await self._handle(messages)
+                    await self._commit(consumer, messages)
+                    self.metrics.batch_seconds.observe(time.monotonic() - started)
+                await self._maintain()
+        except DriverStoppedError:
+            logger.warning("%s sink stopped while retrying; the uncommitted records will be "
+                           "read again on the next start", self.sink.name)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+            await self.sink.close()
+            logger.info("%s sink stopped", self.sink.name)
+
+    # -- batching ------------------------------------------------------------
+
+    async def _collect(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:
+        """Up to batch_max records; waits at most `within` once the first one arrived."""
+        limit = self.settings.sink_batch_max_records
+        within_s = self.settings.sink_batch_within_ms / 1000
+        messages: list[ConsumerRecord] = []
+        deadline: float | None = None
+        while len(messages) < limit and not self.stop.is_set():
+            remaining = within_s if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            fetched = await consumer.getmany(
+                timeout_ms=int(remaining * 1000), max_records=limit - len(messages)
+            )
+            for partition_messages in fetched.values():
+                messages.extend(partition_messages)
+            if deadline is None:
+                if not messages:
+                    return messages  # idle: let the caller run housekeeping
+                deadline = time.monotonic() + within_s
+        return messages
+
+    async def _handle(self, messages: list[ConsumerRecord]) -> None:
+        items: list[_Item] = []
+        for message in messages:
+            try:
+                event = _decode(message)
+            except (pydantic.ValidationError, ValueError) as error:
+                await self._dead_letter(message, "decode", f"undecodable record: {error}")
+                continue
+            items.append(_Item(message, SinkRecord(message.topic, message.partition,
+                                                   message.offset, event)))
+        if items:
+            await self._write(items)
+
+    async def _write(self, items: list[_Item]) -> None:
+        """Write with retries; on a poison error split the batch to isolate the record."""
+        records = [item.record for item in items]
+        try:
+            await self._retrying("write", lambda: self.sink.write(records), _describe(records))
+        except SinkError as error:
+            if len(items) == 1:
+                await self._dead_letter(items[0].message, "write", str(error))
+                return
+            middle = len(items) // 2
+            logger.warning("%s sink: %s failed (%s); splitting it to isolate the bad record",
+                           self.sink.name, _describe(records), error)
+            await self._write(items[:middle])
+            await self._write(items[middle:])
+            return
+        self.metrics.written.inc(len(records))
+
+    # -- retries, dead letters, commits -------------------------------------
+
+    async def _retrying(self, what: str, action: Callable[[], Awaitable[None]],
+                        context: str) -> None:
+        """Run `action` until it succeeds; retriable SinkErrors back off exponentially."""
+        attempt = 0
+        while True:
+            try:
+                await action()
+                if attempt:
+                    logger.info("%s sink: %s %s succeeded after %d retries", self.sink.name,
+                                what, context, attempt)
+                return
+            except SinkError as error:
+                if not error.retriable:
+                    raise
+                attempt += 1
+                delay_s = self._backoff_s(attempt)
+                self.metrics.retries.inc()
+                logger.warning("%s sink: %s %s failed (attempt %d): %s; nothing committed, "
+                               "retrying in %.1fs", self.sink.name, what, context, attempt,
+                               error, delay_s)
+            try:
+                await asyncio.wait_for(self.stop.wait(), delay_s)
+            except TimeoutError:
+                continue
+            raise DriverStoppedError(f"stopped while retrying {what} {context}")
+
+    def _backoff_s(self, attempt: int) -> float:
+        initial_s = self.settings.sink_retry_initial_ms / 1000
+        ceiling_s = self.settings.sink_retry_max_ms / 1000
+        # Jitter keeps several sinks from hammering a recovering store in step.
+        delay_s: float = min(ceiling_s, initial_s * 2 ** (attempt - 1))
+        return delay_s * random.uniform(0.8, 1.2)
+
+    async def _dead_letter(self, message: ConsumerRecord, reason: str, error: str) -> None:
+        producer = self._producer
+        assert producer is not None, "the producer starts before the first batch"
+        headers = dead_letter_headers(message, sink=self.sink.name, reason=reason, error=error)
+
+        async def send() -> None:
+            try:
+                await producer.send_and_wait(self.dlq, message.value, key=message.key,
+                                             headers=headers)
+            except KafkaError as kafka_error:
+                raise StoreUnavailableError(f"dead-letter topic {self.dlq}: {kafka_error}") \
+                    from kafka_error
+
+        await self._retrying("dead-letter", send,
+                             f"{message.topic}[{message.partition}]@{message.offset}")
+        self.metrics.dead_letter(reason)
+        logger.error("%s sink: %s[%d]@%d sent to %s (%s): %s", self.sink.name, message.topic,
+                     message.partition, message.offset, self.dlq, reason, error)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, messages: list[ConsumerRecord]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for message in messages:
+            partition = TopicPartition(message.topic, message.partition)
+            offsets[partition] = max(offsets.get(partition, 0), message.offset + 1)
+        assigned = consumer.assignment()
+        owned = {partition: offset for partition, offset in offsets.items()
+                 if partition in assigned}
+        try:
+            if owned:
+                await consumer.commit(owned)
+        except KafkaError as error:
+            # After a rebalance the new owner re-reads from the last commit: the records
+            # are written twice, which the idempotent writes absorb.
+            self.metrics.commit_failures.inc()
+            logger.warning("%s sink: commit of %d partitions refused (%s); those records will "
+                           "be written again by their new owner", self.sink.name, len(owned),
+                           error)
+
+    async def _maintain(self) -> None:
+        try:
+            await self.sink.maintain()
+        except SinkError as error:
+            logger.warning("%s sink: housekeeping failed, will try again: %s",
+                           self.sink.name, error)
+
+
+def _decode(message: ConsumerRecord) -> Event | OptOutEvent:
+    if message.value is None:
+        raise ValueError("record has no value (tombstone)")
+    if _topics.is_optout(message.topic):
+        return OptOutEvent.from_json(message.value)
+    return Event.from_json(message.value)
+
+
+def _describe(records: list[SinkRecord]) -> str:
+    """`batch of 312 (t.status.read[0]@120..., ...)`: enough to find the records again."""
+    first = [f"{r.topic}[{r.partition}]@{r.offset}" for r in records[:3]]
+    more = ", ..." if len(records) > 3 else ""
+    return f"batch of {len(records)} ({', '.join(first)}{more})"

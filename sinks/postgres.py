@@ -1,0 +1,142 @@
+"""PostgresSink: the current state of every message, upserted in batches with asyncpg.
+
+One transaction per batch, one `INSERT ... SELECT FROM unnest(...) ON CONFLICT` per table,
+so a batch of thousands of events costs four round trips. The upserts are idempotent and
+order-independent (see migrations/0001_initial.sql), which at-least-once delivery needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+
+from sinks._pg_rows import columns, to_rows
+from sinks.base import (
+    PoisonRecordError,
+    Sink,
+    SinkError,
+    SinkRecord,
+    StoreUnavailableError,
+)
+from sinks.migrate import migrate
+
+logger = logging.getLogger(__name__)
+
+# SQLSTATE classes caused by the data of a record: data exception, integrity constraint
+# violation, program limit exceeded (e.g. a value too large for an index). Any other
+# error (connection, shutdown, disk full, missing table) is the store's and passes.
+POISON_SQLSTATE_CLASSES = ("22", "23", "54")
+
+UPSERT_INBOUND = """
+INSERT INTO inbound_messages (message_id, event_id, account, contact, contact_name,
+    business_number, type, text, media_url, mime_type, caption, content, occurred_at,
+    received_at, raw)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[],
+    $13::timestamptz[], $14::timestamptz[], $15::jsonb[])
+ON CONFLICT (message_id) DO NOTHING
+"""
+
+UPSERT_STATUS = """
+INSERT INTO message_status_events (message_id, status, event_id, account, contact,
+    original_status, occurred_at, received_at, error_code, error_title, error_detail,
+    conversation_id, pricing_category, raw)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::timestamptz[], $8::timestamptz[], $9::integer[], $10::text[], $11::text[],
+    $12::text[], $13::text[], $14::jsonb[])
+ON CONFLICT (message_id, status) DO NOTHING
+"""
+
+# LEAST and GREATEST ignore NULLs: a timestamp, once known, stays the earliest seen.
+UPSERT_OUTBOUND = """
+INSERT INTO outbound_messages AS o (message_id, account, contact, status_rank, failed,
+    error_code, error_title, sent_at, delivered_at, read_at, failed_at, updated_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::boolean[],
+    $6::integer[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
+    $11::timestamptz[], $12::timestamptz[])
+ON CONFLICT (message_id) DO UPDATE SET
+    account = CASE WHEN o.account = '' THEN EXCLUDED.account ELSE o.account END,
+    contact = COALESCE(o.contact, EXCLUDED.contact),
+    status_rank = GREATEST(o.status_rank, EXCLUDED.status_rank),
+    failed = o.failed OR EXCLUDED.failed,
+    error_code = COALESCE(o.error_code, EXCLUDED.error_code),
+    error_title = COALESCE(o.error_title, EXCLUDED.error_title),
+    sent_at = LEAST(o.sent_at, EXCLUDED.sent_at),
+    delivered_at = LEAST(o.delivered_at, EXCLUDED.delivered_at),
+    read_at = LEAST(o.read_at, EXCLUDED.read_at),
+    failed_at = LEAST(o.failed_at, EXCLUDED.failed_at),
+    updated_at = GREATEST(o.updated_at, EXCLUDED.updated_at)
+"""
+
+# The earliest opt-out of a contact wins, whatever order they arrive in.
+UPSERT_OPTOUT = """
+INSERT INTO contact_optouts AS c (account, contact, contact_name, opted_out_at, message_id,
+    event_id, matched, text, received_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+    $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+ON CONFLICT (account, contact) DO UPDATE SET
+    (contact_name, opted_out_at, message_id, event_id, matched, text, received_at) =
+    (EXCLUDED.contact_name, EXCLUDED.opted_out_at, EXCLUDED.message_id, EXCLUDED.event_id,
+     EXCLUDED.matched, EXCLUDED.text, EXCLUDED.received_at)
+    WHERE (EXCLUDED.opted_out_at, EXCLUDED.message_id) < (c.opted_out_at, c.message_id)
+"""
+
+
+class PostgresSink(Sink):
+    """Writes the four tables of the operational store; migrates the schema on setup."""
+
+    name = "postgres"
+
+    def __init__(self, database_url: str, *, pool_size: int = 2) -> None:
+        self._url = database_url
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def setup(self) -> None:
+        try:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._url, min_size=1, max_size=self._pool_size, command_timeout=60
+                )
+            async with self._pool.acquire() as connection:
+                applied = await migrate(connection)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+            raise classify(error, "connect and migrate") from error
+        logger.info("PostgreSQL store ready (%d migrations applied now)", len(applied))
+
+    async def write(self, batch: list[SinkRecord]) -> None:
+        rows = to_rows(batch)
+        statements: list[tuple[str, list[Any]]] = [
+            (UPSERT_INBOUND, list(rows.inbound.values())),
+            (UPSERT_STATUS, list(rows.statuses.values())),
+            (UPSERT_OUTBOUND, list(rows.outbound.values())),
+            (UPSERT_OPTOUT, list(rows.optouts.values())),
+        ]
+        if self._pool is None:
+            raise StoreUnavailableError("the PostgreSQL pool is not open (setup did not run)")
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                for statement, table_rows in statements:
+                    if table_rows:
+                        await connection.execute(statement, *columns(table_rows))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+            raise classify(error, f"upsert of {len(batch)} events") from error
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def classify(error: BaseException, action: str) -> SinkError:
+    """A store error as a SinkError: poison if the data caused it, retriable otherwise."""
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    detail = f"{action} failed: {type(error).__name__}: {error}"
+    if isinstance(error, asyncpg.PostgresError) and sqlstate[:2] in POISON_SQLSTATE_CLASSES:
+        return PoisonRecordError(f"{detail} (SQLSTATE {sqlstate}); nothing of it was written")
+    if isinstance(error, asyncpg.InterfaceError) and isinstance(error, ValueError):
+        # asyncpg could not encode a query argument: the data again.
+        return PoisonRecordError(f"{detail}; nothing of it was written")
+    return StoreUnavailableError(f"{detail}; nothing of it was written, will retry")

@@ -1,0 +1,254 @@
+"""Sending from agents without waiting: a consumed record is acked only once every record
+sent for it is delivered (or, failing that, dead-lettered).
+
+Faust commits the offset of an acked event after flushing the producer, but a record the
+broker refused after the producer's retries would still be committed, and lost. Waiting for
+delivery after each batch is correct but ties throughput to the broker's round trip. So
+each consumed record carries one extra Faust reference (`Message.incref`, the mechanism
+Faust uses when several streams read one record) while its outputs are in flight; the last
+delivery callback releases it, and only then can Faust commit the offset. An output that
+was not delivered sends its source record to `<prefix>.dlq` with the error first; if even
+that fails the process exits at once, before Faust can commit, so the record is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol, cast
+
+from streams import topics as names
+
+if TYPE_CHECKING:
+    from faust.types import Message
+
+    from streams.app import StreamsApp
+
+logger = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+# Exit status of a worker that stopped because Kafka refused even the dead-letter record.
+EXIT_UNDELIVERABLE = 75
+
+
+def headers_of(message: Message) -> Headers:
+    """The record headers of a consumed message as a list of (name, bytes)."""
+    headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None = message.headers
+    if not headers:
+        return []
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    return list(headers)
+
+
+def header(headers: Headers, name: str) -> str:
+    for key, value in headers:
+        if key == name:
+            return value.decode("utf-8", "replace")
+    return ""
+
+
+class Located(Protocol):
+    """A consumed record, from Faust (`Message`) or aiokafka (`ConsumerRecord`)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+def context(message: Located) -> str:
+    """Where a record came from, for log lines."""
+    return f"{message.topic}[{message.partition}]@{message.offset}"
+
+
+def dead_letter_headers(headers: Headers, source: Located, agent: str, error: str) -> Headers:
+    """A dead letter's headers: the record's own, then why, who and where it failed."""
+    return [
+        *headers,
+        (names.ERROR, error.encode("utf-8", "replace")),
+        (names.FAILED_AGENT, agent.encode()),
+        (names.SOURCE_TOPIC, source.topic.encode()),
+        (names.SOURCE_PARTITION, str(source.partition).encode()),
+        (names.SOURCE_OFFSET, str(source.offset).encode()),
+    ]
+
+
+def exit_undeliverable(agent: str, source: Located, dlq: str, error: BaseException) -> NoReturn:
+    """Even the dead letter was refused: exit at once, before `source` can be committed."""
+    logger.critical(
+        "agent %s cannot deliver %s even to %s (%r); exiting before its offset is committed, "
+        "so it is read again after a restart",
+        agent,
+        context(source),
+        dlq,
+        error,
+    )
+    logging.shutdown()
+    os._exit(EXIT_UNDELIVERABLE)
+
+
+class Original(NamedTuple):
+    """The record a failure dead-letters when it is not the consumed record itself (one
+    event of a keyed bundle): its key, value and headers."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+class Delivery:
+    """The outputs of one consumed record, or of one event in it; holds a Faust reference on
+    the record until they are delivered."""
+
+    __slots__ = ("_closed", "_errors", "_output", "_pending", "_retried", "original", "source")
+
+    def __init__(self, output: Output, source: Message, original: Original | None = None) -> None:
+        self._output = output
+        self.source = source
+        self.original = original
+        self._pending = 0
+        self._closed = False
+        self._errors: list[BaseException] = []
+        self._retried = False
+        source.incref()
+
+    def add(self, future: asyncio.Future[Any], *, dead_letter: bool) -> None:
+        self._pending += 1
+        if dead_letter:
+            future.add_done_callback(self._dead_letter_done)
+        else:
+            future.add_done_callback(self._done)
+
+    def _done(self, future: asyncio.Future[Any]) -> None:
+        self._pending -= 1
+        error = future.exception() if not future.cancelled() else asyncio.CancelledError()
+        if error is not None:
+            self._errors.append(error)
+        self._maybe_release()
+
+    def _dead_letter_done(self, future: asyncio.Future[Any]) -> None:
+        self._pending -= 1
+        error = future.exception() if not future.cancelled() else asyncio.CancelledError()
+        if error is not None:
+            self._output.give_up(self.source, error)
+        self._maybe_release()
+
+    def close(self) -> None:
+        """Every output of the record is queued; release it once they are delivered."""
+        self._closed = True
+        self._maybe_release()
+
+    def _maybe_release(self) -> None:
+        if not self._closed or self._pending:
+            return
+        if self._errors and not self._retried:
+            self._retried = True
+            asyncio.ensure_future(self._output.redirect(self, self._errors))
+            return
+        self.source.ack(self._output.consumer)
+
+    def dead_letter_record(self) -> Original:
+        """What a failure sends to the dead-letter topic: the event, or the whole record."""
+        if self.original is not None:
+            return self.original
+        source = self.source
+        return Original(source.key, source.value, headers_of(source))
+
+
+class Output:
+    """What one agent sends; see the module doc for when its source records are acked."""
+
+    def __init__(self, streams: StreamsApp, agent: str) -> None:
+        self._app = streams.app
+        self._dlq = streams.topics.dlq
+        self._metrics = streams.metrics
+        self.agent = agent
+
+    @property
+    def consumer(self) -> Any:
+        return self._app.consumer
+
+    def start(self, source: Message, original: Original | None = None) -> Delivery:
+        """Begin handling `source` (or the event `original` in it); call `close()` on the
+        result once all is sent."""
+        return Delivery(self, source, original)
+
+    async def send(
+        self,
+        delivery: Delivery,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]:
+        """Queue one record made from `delivery.source`."""
+        return await self.send_for((delivery,), topic, key, value, headers, partition)
+
+    async def send_for(
+        self,
+        deliveries: Iterable[Delivery],
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int | None = None,
+    ) -> asyncio.Future[Any]:
+        """Queue one record made from several consumed records (a keyed bundle): each is
+        acked only once it is delivered, and each is dead-lettered if it is not."""
+        sent = await self._app.producer.send(topic, key, value, partition, None, headers)
+        future = cast("asyncio.Future[Any]", sent)
+        for delivery in deliveries:
+            delivery.add(future, dead_letter=False)
+        return future
+
+    async def dead_letter(self, delivery: Delivery, error: str) -> None:
+        """Queue the source record (or event) for `<prefix>.dlq`: its bytes and headers, why
+        and where."""
+        source = delivery.source
+        record = delivery.dead_letter_record()
+        self._metrics.dead_lettered.labels(agent=self.agent).inc()
+        headers = dead_letter_headers(record.headers, source, self.agent, error)
+        sent = await self._app.producer.send(
+            self._dlq, record.key, record.value, None, None, headers
+        )
+        delivery.add(cast("asyncio.Future[Any]", sent), dead_letter=True)
+
+    async def fail(self, delivery: Delivery, exc: BaseException) -> None:
+        """An exception while handling a record: log it with context and dead-letter it."""
+        source = delivery.source
+        self._metrics.agent_failures.labels(agent=self.agent).inc()
+        logger.error(
+            "agent %s failed on %s (event %s): %s: %s",
+            self.agent,
+            context(source),
+            header(delivery.dead_letter_record().headers, names.EVENT_ID) or "-",
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+        await self.dead_letter(delivery, f"{type(exc).__name__}: {exc}")
+
+    async def redirect(self, delivery: Delivery, errors: list[BaseException]) -> None:
+        """Outputs of a record were not delivered: dead-letter the record instead."""
+        error = errors[0]
+        logger.error(
+            "agent %s could not deliver %d record(s) made from %s: %r",
+            self.agent,
+            len(errors),
+            context(delivery.source),
+            error,
+        )
+        try:
+            await self.dead_letter(delivery, f"undeliverable: {type(error).__name__}: {error}")
+        except Exception as exc:  # noqa: BLE001 - the producer refuses even to queue it
+            self.give_up(delivery.source, exc)
+        delivery.close()
+
+    def give_up(self, source: Message, error: BaseException) -> None:
+        exit_undeliverable(self.agent, source, self._dlq, error)

@@ -1,0 +1,124 @@
+"""The Faust application of the streams worker, built by a factory so tests set env first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import faust
+
+from qikflow.config import KafkaSettings
+from streams._metrics import StreamsMetrics
+from streams.settings import StreamsSettings
+from streams.topics import Topics
+
+if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamsApp:
+    """One worker's Faust app with what its agents share."""
+
+    app: faust.App
+    topics: Topics
+    settings: StreamsSettings
+    kafka: KafkaSettings
+    metrics: StreamsMetrics
+
+
+def create_app(
+    kafka: KafkaSettings | None = None,
+    settings: StreamsSettings | None = None,
+    *,
+    worker_index: int = 0,
+) -> StreamsApp:
+    """The Faust app of worker `worker_index`, with dedup and every agent.
+
+    The router (stage 1) is not a Faust agent: `worker.py` runs a `RawRouter` beside it.
+    """
+    # Imported here: each module registers agents on the app it is given.
+    from streams import dedup
+    from streams.agents import register_agents
+
+    kafka = kafka or KafkaSettings()
+    settings = settings or StreamsSettings()
+    topics = Topics.from_settings(kafka)
+    datadir = settings.data_dir / f"worker-{worker_index}"
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        # The app id is the consumer group: every worker of one prefix shares partitions.
+        topics.streams_group,
+        broker=[f"kafka://{host.strip()}" for host in kafka.bootstrap.split(",")],
+        broker_credentials=credentials(kafka),
+        store="rocksdb://",
+        datadir=str(datadir),
+        processing_guarantee="at_least_once",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.standby_replicas,
+        broker_commit_interval=settings.commit_interval_s,
+        producer_linger_ms=settings.producer_linger_ms,
+        producer_max_batch_size=settings.producer_max_batch_bytes,
+        producer_acks=-1,
+        consumer_max_fetch_size=settings.consumer_max_fetch_bytes,
+        consumer_auto_offset_reset="earliest",
+        web_port=settings.web_port + worker_index,
+        web_in_thread=False,
+        # Agents get bytes and decode them themselves: with Faust's default (json) a body
+        # that is not JSON fails before the agent sees it, and the agent crashes.
+        key_serializer="raw",
+        value_serializer="raw",
+        autodiscover=False,
+    )
+    streams = StreamsApp(app, topics, settings, kafka, StreamsMetrics())
+    streams.metrics.expose(app)
+    app.on_partitions_revoked.connect(_commit_before_handing_over)
+    dedup.register(streams)
+    register_agents(streams)
+    return streams
+
+
+async def _commit_before_handing_over(
+    app: Any, /, *revoked: Any, signal: Any, **kwargs: Any
+) -> None:
+    """Commit what is done before a rebalance moves partitions away.
+
+    Faust waits for its streams and flushes the producer on revocation, but does not commit
+    (at-least-once), so the next owner would route again everything since the last timed
+    commit. By now every record in flight is delivered and acked; one loop turn lets the
+    delivery callbacks run, then the commit hands the partitions over with nothing to redo.
+    """
+    await asyncio.sleep(0)
+    await app.consumer.commit()
+
+
+def credentials(kafka: KafkaSettings) -> CredentialsT | None:
+    """Faust credentials carrying the same SASL/SSL settings as every aiokafka client."""
+    context = kafka.ssl_context()
+    if kafka.security_protocol.startswith("SASL_"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism or "PLAIN",
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def faust_options(app: faust.App) -> dict[str, Any]:
+    """The Faust settings that matter for throughput, for logs and the benchmark."""
+    conf = app.conf
+    return {
+        "partitions": conf.topic_partitions,
+        "commit_interval_s": conf.broker_commit_interval,
+        "producer_linger_ms": conf.producer_linger_ms,
+        "producer_max_batch_size": conf.producer_max_batch_size,
+        "consumer_max_fetch_size": conf.consumer_max_fetch_size,
+    }

@@ -1,0 +1,206 @@
+"""Type-specific content shared by both formats: Qikchat copies Meta's message objects.
+
+A message names its kind in `type`, and a key of the same name holds the content. When
+that object is missing or unusable (not an object; a text without a string body; a
+`contacts` that is not a list) the message becomes `message.unknown`, keeping the type it
+claimed in `original_type`: a consumer of `message.text` can rely on a real body, and the
+whole message is still in `raw`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from streams.events import (
+    MEDIA_TYPES,
+    ButtonContent,
+    ContactsContent,
+    Content,
+    InteractiveContent,
+    LocationContent,
+    MediaContent,
+    OrderContent,
+    ReactionContent,
+    StatusContent,
+    TextContent,
+    UnknownMessageContent,
+)
+from streams.parsers._fields import (
+    JSONObject,
+    array,
+    first_obj,
+    integer,
+    nonempty,
+    number,
+    obj,
+    text,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
+_INTERACTIVE_KINDS = ("button_reply", "list_reply", "nfm_reply")
+
+
+def message_content(message: JSONObject) -> tuple[str, Content]:
+    """The event type (`message.text`) and content of a message object."""
+    kind = message.get("type")
+    if isinstance(kind, str):
+        body = message.get(kind)
+        build = _BUILDERS.get(kind)
+        if build is not None and body is not None:
+            content = build(body)
+            if content is not None:
+                return "message." + kind, content
+    return "message.unknown", UnknownMessageContent(original_type=text(kind))
+
+
+def _text(body: object) -> Content | None:
+    if isinstance(body, dict) and isinstance(body.get("body"), str):
+        return TextContent(body=body["body"])
+    return None
+
+
+def _media(body: object) -> Content | None:
+    if not isinstance(body, dict):
+        return None
+    return MediaContent(
+        url=text(body.get("url")) or text(body.get("link")),
+        media_id=text(body.get("id")),
+        mime_type=text(body.get("mime_type")),
+        caption=text(body.get("caption")),
+        filename=text(body.get("filename")),
+        sha256=text(body.get("sha256")),
+    )
+
+
+def _location(body: object) -> Content | None:
+    if not isinstance(body, dict):
+        return None
+    return LocationContent(
+        latitude=number(body.get("latitude")),
+        longitude=number(body.get("longitude")),
+        name=text(body.get("name")),
+        address=text(body.get("address")),
+        url=text(body.get("url")),
+    )
+
+
+def _contacts(body: object) -> Content | None:
+    if not isinstance(body, list):
+        return None
+    return ContactsContent(contacts=[card for card in body if isinstance(card, dict)])
+
+
+def _interactive(body: object) -> Content | None:
+    if not isinstance(body, dict):
+        return None
+    reply_type = text(body.get("type"))
+    if reply_type is None:
+        # No `type`: take the kind from whichever reply object is there.
+        reply_type = next((k for k in _INTERACTIVE_KINDS if isinstance(body.get(k), dict)), None)
+        if reply_type is None:
+            return None
+    reply = obj(body, reply_type) or {}
+    return InteractiveContent(
+        reply_type=reply_type,
+        reply_id=text(reply.get("id")),
+        title=text(reply.get("title")) or text(reply.get("name")),
+        description=text(reply.get("description")),
+    )
+
+
+def _button(body: object) -> Content | None:
+    if not isinstance(body, dict):
+        return None
+    return ButtonContent(payload=text(body.get("payload")), text=text(body.get("text")))
+
+
+def _reaction(body: object) -> Content | None:
+    if not isinstance(body, dict):
+        return None
+    return ReactionContent(
+        emoji=text(body.get("emoji")), reacted_message_id=text(body.get("message_id"))
+    )
+
+
+def _order(body: object) -> Content | None:
+    if not isinstance(body, dict):
+        return None
+    return OrderContent(
+        catalog_id=text(body.get("catalog_id")),
+        text=text(body.get("text")),
+        items=[item for item in array(body, "product_items") if isinstance(item, dict)],
+    )
+
+
+_BUILDERS: dict[str, Callable[[object], Content | None]] = {
+    "text": _text,
+    **dict.fromkeys(MEDIA_TYPES, _media),
+    "location": _location,
+    "contacts": _contacts,
+    "interactive": _interactive,
+    "button": _button,
+    "reaction": _reaction,
+    "order": _order,
+}
+
+
+def status_name(value: object) -> tuple[str, str | None]:
+    """(`delivered`, None) for a known status; (`unknown`, the original value) otherwise."""
+    original = text(value)
+    if original is not None:
+        normalised = original.strip().lower()
+        if normalised in KNOWN_STATUSES:
+            return normalised, None
+    return "unknown", original
+
+
+def status_event_id(message_id: str, status: str, original: str | None) -> str:
+    """`<id>:<status>`, or `<id>:unknown:<original>` so distinct unknown values stay apart."""
+    if status == "unknown":
+        return f"{message_id}:unknown:{original or ''}"
+    return f"{message_id}:{status}"
+
+
+def error_fields(container: JSONObject) -> tuple[int | None, str | None, str | None]:
+    """(code, title, detail) from Qikchat's `error` object or Meta's `errors[0]`."""
+    error = obj(container, "error") or first_obj(container, "errors")
+    if error is None:
+        return None, None, None
+    data = obj(error, "error_data") or {}
+    detail = (
+        nonempty(data.get("details"))
+        or nonempty(error.get("details"))
+        or nonempty(error.get("message"))
+    )
+    return integer(error.get("code")), text(error.get("title")), detail
+
+
+def status_content(
+    status: str,
+    original: str | None,
+    container: JSONObject,
+    *,
+    sent_at: datetime | None = None,
+    delivered_at: datetime | None = None,
+    read_at: datetime | None = None,
+    conversation_id: str | None = None,
+    pricing_category: str | None = None,
+) -> StatusContent:
+    """StatusContent with the error fields of `container` (`error` or `errors[0]`) filled in."""
+    code, title, detail = error_fields(container)
+    return StatusContent(
+        status=status,
+        original_status=original,
+        error_code=code,
+        error_title=title,
+        error_detail=detail,
+        conversation_id=conversation_id,
+        pricing_category=pricing_category,
+        sent_at=sent_at,
+        delivered_at=delivered_at,
+        read_at=read_at,
+    )

@@ -1,0 +1,136 @@
+"""Meta's WhatsApp Cloud API body: `entry[].changes[].value` with `messages[]`/`statuses[]`.
+
+Each message and each status in the body becomes one event. The business number is
+`value.metadata.display_phone_number`; a message's customer is `from`, named by the entry
+of `value.contacts[]` whose `wa_id` is that number; a status's customer is `recipient_id`.
+An item without an id, or that is not an object, is skipped: it stays in the body, and a
+body with no parseable item at all is Unrecognised so that the body is never lost.
+A status's `timestamp` also fills the matching `sent_at`/`delivered_at`/`read_at`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from streams.parsers._content import (
+    message_content,
+    status_content,
+    status_event_id,
+    status_name,
+)
+from streams.parsers._fields import (
+    JSONObject,
+    array,
+    e164,
+    nonempty,
+    obj,
+    text,
+    timestamp,
+)
+from streams.parsers._outcome import Origin, Parsed, Unrecognised
+
+if TYPE_CHECKING:
+    from ingest.record import RawRecord
+    from streams.events import Event
+
+OBJECT = "whatsapp_business_account"
+
+
+def parse_body(body: JSONObject, record: RawRecord) -> Parsed | Unrecognised:
+    """Parse a body whose `object` is `whatsapp_business_account`."""
+    origin = Origin.of("meta", record)
+    events: list[Event] = []
+    items = 0
+    for entry in array(body, "entry"):
+        if not isinstance(entry, dict):
+            continue
+        for change in array(entry, "changes"):
+            value = obj(change, "value") if isinstance(change, dict) else None
+            if value is None:
+                continue
+            business = e164((obj(value, "metadata") or {}).get("display_phone_number"))
+            names = _names(value)
+            for message in array(value, "messages"):
+                items += 1
+                if isinstance(message, dict):
+                    event = _message(origin, message, business, names)
+                    if event is not None:
+                        events.append(event)
+            for status in array(value, "statuses"):
+                items += 1
+                if isinstance(status, dict):
+                    event = _status(origin, status, business, names)
+                    if event is not None:
+                        events.append(event)
+    if events:
+        return Parsed(events)
+    if items:
+        return Unrecognised(f"meta: none of the {items} messages/statuses is an object with an id")
+    return Unrecognised("meta: no messages or statuses in the body")
+
+
+def _names(value: JSONObject) -> dict[str, str]:
+    """Profile name by E.164 number, from `value.contacts[]`."""
+    names: dict[str, str] = {}
+    for contact in array(value, "contacts"):
+        if not isinstance(contact, dict):
+            continue
+        number = e164(contact.get("wa_id"))
+        profile = obj(contact, "profile")
+        name = nonempty(profile.get("name")) if profile is not None else None
+        if number and name:
+            names[number] = name
+    return names
+
+
+def _message(
+    origin: Origin, message: JSONObject, business: str | None, names: dict[str, str]
+) -> Event | None:
+    message_id = text(message.get("id"))
+    if not message_id:
+        return None
+    event_type, content = message_content(message)
+    number = e164(message.get("from"))
+    return origin.event(
+        event_id=message_id,
+        event_type=event_type,
+        message_id=message_id,
+        occurred_at=timestamp(message.get("timestamp")),
+        business_number=business,
+        contact_number=number,
+        contact_name=names.get(number) if number else None,
+        content=content,
+        raw=message,
+    )
+
+
+def _status(
+    origin: Origin, item: JSONObject, business: str | None, names: dict[str, str]
+) -> Event | None:
+    message_id = text(item.get("id"))
+    if not message_id:
+        return None
+    status, original = status_name(item.get("status"))
+    occurred_at = timestamp(item.get("timestamp"))
+    content = status_content(
+        status,
+        original,
+        item,
+        sent_at=occurred_at if status == "sent" else None,
+        delivered_at=occurred_at if status == "delivered" else None,
+        read_at=occurred_at if status == "read" else None,
+        conversation_id=text((obj(item, "conversation") or {}).get("id")),
+        pricing_category=text((obj(item, "pricing") or {}).get("category")),
+    )
+    number = e164(item.get("recipient_id"))
+    return origin.event(
+        event_id=status_event_id(message_id, status, original),
+        event_type="status." + status,
+        message_id=message_id,
+        occurred_at=occurred_at,
+        business_number=business,
+        contact_number=number,
+        contact_name=names.get(number) if number else None,
+        content=content,
+        raw=item,
+    )

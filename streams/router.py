@@ -1,0 +1,312 @@
+"""Stage 1 of routing: parse `<prefix>.raw` and re-key every event for dedup.
+
+The raw topic has no useful key (ingest never parses), so copies of one event can sit in
+different raw partitions, read by different workers. This stage is stateless: it parses
+each body and sends every event to the internal keyed topic, into the partition of
+`Event.key`, which is the same for every copy of one event id, so stage 2 (`dedup.py`) sees
+all copies of an id in one partition. The events of one batch bound for one partition
+travel as one bundle record (`_keyed.py`). Bodies that are no event go straight to
+`<prefix>.unknown` or `.dlq`.
+
+Why this stage is not a Faust agent: Faust hands every consumed record to its agents
+through two tasks and an `asyncio.wait` (`Consumer._drain_messages`), some 50 µs per
+record, which was a third of the worker's time at one raw record per webhook. Stage 1
+keeps no state, so it needs none of Faust's tables or recovery; it runs in the same worker
+process, started and stopped with the Faust app, with its own aiokafka consumer (group
+`<prefix>-router`) and idempotent producer, and commits by hand:
+
+1. `getmany` up to `batch_size` raw records;
+2. parse them and queue every output (bundles, unknown, dead letters) without waiting;
+3. route the next batch, then wait for the previous batch's outputs: a record whose
+   output the broker refused after the producer's retries is dead-lettered instead, and
+   if even that fails the process exits before committing, so the record is read again;
+4. commit the previous batch's offsets.
+
+At most one batch is in flight, and a rebalance or a stop first settles and commits it, so
+a graceful hand-over repeats nothing. A crash repeats at most two batches; the copies get
+later positions in the keyed topic, and stage 2 drops them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
+from mode import Service
+
+from ingest.record import RawRecord
+from streams import topics as names
+from streams._keyed import BundleWriter, partition_for
+from streams._output import (
+    Headers,
+    context,
+    dead_letter_headers,
+    exit_undeliverable,
+)
+from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
+
+if TYPE_CHECKING:
+    from streams.app import StreamsApp
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The outputs of one batch of raw records, in flight until `settle`."""
+
+    # The offset to commit per partition once the batch is settled.
+    offsets: dict[TopicPartition, int]
+    # Output futures and, for each, the records whose outputs they are (a bundle serves many).
+    outputs: list[tuple[asyncio.Future[Any], list[ConsumerRecord]]] = field(default_factory=list)
+
+
+class _Bundle:
+    __slots__ = ("records", "writer")
+
+    def __init__(self) -> None:
+        self.writer = BundleWriter()
+        self.records: dict[int, ConsumerRecord] = {}  # by id(): a record may add several events
+
+
+class RawRouter(Service):
+    """Reads `<prefix>.raw`, routes each body, commits once its outputs are delivered."""
+
+    def __init__(self, streams: StreamsApp, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._topics = streams.topics
+        self._metrics = streams.metrics
+        self._kafka = streams.kafka
+        self._settings = streams.settings
+        self._partitions = streams.settings.partitions
+        self._max_bundle_bytes = streams.settings.keyed_bundle_max_bytes
+        self.group_id = streams.topics.router_group
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._in_flight: _Batch | None = None
+        # Held while a batch is routed or settled; a rebalance waits for it.
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def on_start(self) -> None:
+        settings, kafka = self._settings, self._kafka
+        self._producer = AIOKafkaProducer(
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=settings.producer_linger_ms,
+            max_batch_size=settings.producer_max_batch_bytes,
+            **kafka.client_options(),
+        )
+        self._consumer = AIOKafkaConsumer(
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=settings.consumer_max_fetch_bytes,
+            **kafka.client_options(),
+        )
+        await self._producer.start()
+        self._consumer.subscribe([self._topics.raw], listener=_HandOver(self))
+        await self._consumer.start()
+        logger.info("router reading %s as group %s", self._topics.raw, self.group_id)
+
+    async def on_stop(self) -> None:
+        # The loop has stopped (`should_stop`); settle and commit what it left in flight.
+        async with self._lock:
+            await self._settle_and_commit()
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+        logger.info("router stopped; every routed raw record is committed")
+
+    @Service.task
+    async def _run(self) -> None:
+        try:
+            await self._route_until_stopped()
+        except Exception as exc:
+            # A failure outside one record (the consumer or the commit): nothing of the
+            # batch in flight is committed. Crashing stops the whole worker with status 1,
+            # and its supervisor restarts it, which reads those records again.
+            logger.critical("router failed: %s: %s; stopping the worker, uncommitted raw "
+                            "records will be read again", type(exc).__name__, exc,
+                            exc_info=exc)
+            raise
+
+    async def _route_until_stopped(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        timeout_ms = max(1, int(self._settings.batch_within_s * 1000))
+        limit = self._settings.batch_size
+        while not self.should_stop:
+            try:
+                fetched = await consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
+            except ConsumerStoppedError:
+                return  # stopping: on_stop stopped the consumer
+            async with self._lock:
+                if self.should_stop:
+                    return  # on_stop settles; the fetched records are read again later
+                # A rebalance may have taken partitions since `getmany` returned.
+                owned = consumer.assignment()
+                fetched = {tp: records for tp, records in fetched.items()
+                           if tp in owned and records}
+                previous = self._in_flight
+                self._in_flight = await self._route(fetched) if fetched else None
+                if previous is not None:
+                    await self._settle(previous)
+                    await self._commit(previous)
+
+    async def _settle_and_commit(self) -> None:
+        batch, self._in_flight = self._in_flight, None
+        if batch is not None:
+            await self._settle(batch)
+            await self._commit(batch)
+
+    # -- routing ------------------------------------------------------------
+
+    async def _route(self, fetched: Mapping[TopicPartition, Sequence[ConsumerRecord]]
+                     ) -> _Batch:
+        """Queue the outputs of `fetched`; a failure dead-letters its record, not the batch."""
+        batch = _Batch({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+        bundles: dict[int, _Bundle] = {}
+        records = [record for partition_records in fetched.values()
+                   for record in partition_records]
+        self._metrics.raw.inc(len(records))
+        for record in records:
+            try:
+                await self._route_one(batch, record, bundles)
+            except Exception as exc:
+                self._metrics.agent_failures.labels(agent=names.ROUTER).inc()
+                logger.error("router failed on %s: %s: %s", context(record),
+                             type(exc).__name__, exc, exc_info=exc)
+                await self._dead_letter(batch, record, f"{type(exc).__name__}: {exc}")
+        for partition, bundle in bundles.items():
+            await self._send_bundle(batch, partition, bundle)
+        return batch
+
+    async def _route_one(
+        self, batch: _Batch, record: ConsumerRecord, bundles: dict[int, _Bundle]
+    ) -> None:
+        headers: Headers = list(record.headers)
+        outcome = parse_raw(RawRecord.from_kafka(record.value, headers))
+        if isinstance(outcome, Parsed):
+            for event in outcome.events:
+                key = event.key
+                value = event.to_json()
+                partition = partition_for(key, self._partitions)
+                bundle = bundles.get(partition)
+                if bundle is not None and bundle.writer.size + len(value) > self._max_bundle_bytes:
+                    await self._send_bundle(batch, partition, bundle)
+                    bundle = None
+                if bundle is None:
+                    bundle = bundles[partition] = _Bundle()
+                bundle.writer.add(event.event_id, event.type, key, value, headers)
+                bundle.records[id(record)] = record
+        elif isinstance(outcome, Unrecognised):
+            self._metrics.unknown.inc()
+            reason = (names.REASON, outcome.reason.encode("utf-8", "replace"))
+            await self._send(batch, [record], self._topics.unknown, record.key, record.value,
+                             [*headers, reason])
+        elif isinstance(outcome, Undecodable):
+            await self._dead_letter(batch, record, outcome.error)
+
+    async def _send_bundle(self, batch: _Batch, partition: int, bundle: _Bundle) -> None:
+        records = list(bundle.records.values())
+        bundle.records.clear()  # sent (or failed) once, even if called again
+        if records:
+            await self._send(batch, records, self._topics.keyed, None, bundle.writer.value(),
+                             [], partition)
+            bundle.writer = BundleWriter()
+
+    async def _send(
+        self,
+        batch: _Batch,
+        records: list[ConsumerRecord],
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        partition: int | None = None,
+    ) -> None:
+        """Queue one output of `records`; one the producer refuses to queue is a failed
+        output like one the broker refuses, and `_settle` dead-letters its records."""
+        producer = self._producer
+        assert producer is not None
+        try:
+            future = await producer.send(topic, value, key=key, partition=partition,
+                                         headers=headers)
+        except KafkaError as exc:
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(exc)
+        batch.outputs.append((future, records))
+
+    async def _dead_letter(self, batch: _Batch, record: ConsumerRecord, error: str) -> None:
+        self._metrics.dead_lettered.labels(agent=names.ROUTER).inc()
+        headers = dead_letter_headers(list(record.headers), record, names.ROUTER, error)
+        await self._send(batch, [record], self._topics.dlq, record.key, record.value, headers)
+
+    # -- delivery and commits -----------------------------------------------
+
+    async def _settle(self, batch: _Batch) -> None:
+        """Wait for every output of `batch`; dead-letter the records of those that failed."""
+        if not batch.outputs:
+            return
+        futures = [future for future, _ in batch.outputs]
+        await asyncio.wait(futures)
+        failed: dict[int, tuple[ConsumerRecord, BaseException]] = {}
+        for future, records in batch.outputs:
+            error = future.exception()
+            if error is not None:
+                for record in records:
+                    failed.setdefault(id(record), (record, error))
+        if not failed:
+            return
+        logger.error("router: outputs of %d raw record(s) were not delivered (%r); "
+                     "dead-lettering them", len(failed), next(iter(failed.values()))[1])
+        retry = _Batch({})
+        for record, error in failed.values():
+            await self._dead_letter(
+                retry, record, f"undeliverable: {type(error).__name__}: {error}"
+            )
+        await asyncio.wait([future for future, _ in retry.outputs])
+        for future, records in retry.outputs:
+            error = future.exception()
+            if error is not None:
+                exit_undeliverable(names.ROUTER, records[0], self._topics.dlq, error)
+
+    async def _commit(self, batch: _Batch) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        owned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in batch.offsets.items() if tp in owned}
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The group moved on (a rebalance without us): the next owner reads these records
+            # again and stage 2 drops the copies.
+            logger.warning("router: could not commit %d partition(s) of %s (%r); their "
+                           "records will be routed again and deduplicated",
+                           len(offsets), self._topics.raw, exc)
+
+
+class _HandOver(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Settle and commit the batch in flight before a rebalance hands partitions over."""
+
+    def __init__(self, router: RawRouter) -> None:
+        self._router = router
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self._router._lock:
+            await self._router._settle_and_commit()
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        logger.info("router assigned %d partition(s) of %s", len(assigned),
+                    self._router._topics.raw)

@@ -1,0 +1,79 @@
+"""JSON Schemas of the published topics, generated from the models in `events.py`.
+
+One schema per event type (`type` and `kind` pinned with `const`, `content` pinned to that
+type's content model) plus `contact.optout`. The checked-in copies under `schemas/` are
+regenerated with `python -m streams.schemas [directory]`; a test fails when they
+drift from the models.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from streams.events import Event, OptOutEvent, content_model, event_types
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+# The repository's `schemas/` directory (this file is streams/schemas.py).
+DEFAULT_DIRECTORY = Path(__file__).resolve().parents[1] / "schemas"
+
+
+def event_schema(event_type: str) -> dict[str, Any]:
+    """The schema of the events on the topic of `event_type`, e.g. `message.text`."""
+    schema = Event.model_json_schema(mode="serialization")
+    content_name = content_model(event_type).__name__
+    properties = schema["properties"]
+    properties["type"] = {**properties["type"], "const": event_type}
+    kind = event_type.partition(".")[0]
+    properties["kind"] = {k: v for k, v in properties["kind"].items() if k != "enum"}
+    properties["kind"]["const"] = kind
+    properties["content"] = {
+        "$ref": f"#/$defs/{content_name}",
+        "description": properties["content"].get("description", ""),
+    }
+    # Keep only the content model this type uses, so each file reads on its own.
+    schema["$defs"] = {content_name: schema["$defs"][content_name]}
+    schema["title"] = f"Event {event_type}"
+    return {"$schema": DRAFT, **schema}
+
+
+def optout_schema() -> dict[str, Any]:
+    """The schema of `<prefix>.contact.optout`."""
+    return {"$schema": DRAFT, **OptOutEvent.model_json_schema(mode="serialization")}
+
+
+def all_schemas() -> dict[str, dict[str, Any]]:
+    """Schema by file name (`message.text.schema.json`)."""
+    schemas = {f"{t}.schema.json": event_schema(t) for t in event_types()}
+    schemas["contact.optout.schema.json"] = optout_schema()
+    return schemas
+
+
+def render(schema: dict[str, Any]) -> str:
+    """The checked-in text of a schema: stable key order, two-space indent, final newline."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    """Write every schema into `directory` (created if needed); return the paths written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in all_schemas().items():
+        path = directory / name
+        path.write_text(render(schema), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Regenerate the schemas into the given directory, or the repository's `schemas/`."""
+    args = sys.argv[1:] if argv is None else argv
+    directory = Path(args[0]) if args else DEFAULT_DIRECTORY
+    for path in write_schemas(directory):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

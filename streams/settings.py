@@ -1,0 +1,88 @@
+"""Settings of the streams worker, read from `QIKFLOW_*` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qikflow.config import StateSettings
+
+
+class StreamsSettings(BaseSettings):
+    """How the Faust worker routes `<prefix>.raw`: topics, dedup window, batching, ports.
+
+    Kafka connection and security come from `KafkaSettings`; this object only holds what
+    is particular to the streams worker.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="QIKFLOW_STREAMS_", extra="ignore")
+
+    partitions: int = Field(
+        6, ge=1, description="Partitions of every topic the worker creates when it is missing."
+    )
+    replication_factor: int = Field(
+        1, ge=1, description="Replication factor of every topic the worker creates."
+    )
+    dedup_window_s: int = Field(
+        86_400,
+        ge=1,
+        description="An event whose id was seen less than this many seconds ago is dropped.",
+    )
+    batch_size: int = Field(
+        1000,
+        ge=1,
+        description="Most records the router reads, and an agent takes, per batch.",
+    )
+    batch_within_s: float = Field(
+        0.05,
+        gt=0,
+        description="Longest the router or an agent waits to fill a batch before handling it.",
+    )
+    keyed_bundle_max_bytes: int = Field(
+        524_288,
+        ge=16_384,
+        le=900_000,
+        description=(
+            "Largest bundle of events the router packs into one record of the internal "
+            "keyed topic (below the producer's and broker's 1 MB request limit)."
+        ),
+    )
+    commit_interval_s: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "How often dedup and the agents commit processed offsets (at-least-once); "
+            "the router commits after every batch."
+        ),
+    )
+    producer_linger_ms: int = Field(
+        5, ge=0, description="Producer linger: how long a record waits to fill a batch."
+    )
+    producer_max_batch_bytes: int = Field(
+        1_048_576, ge=16_384, description="Largest producer batch per partition."
+    )
+    consumer_max_fetch_bytes: int = Field(
+        4_194_304, ge=65_536, description="Most bytes fetched per partition per request."
+    )
+    standby_replicas: int = Field(
+        1, ge=0, description="Standby copies of each dedup-table partition on other workers."
+    )
+    web_port: int = Field(
+        6066,
+        ge=1,
+        le=65_535,
+        description="Faust web port of worker 0 (serves /metrics); worker i uses web_port+i.",
+    )
+    extra_agents: str = Field(
+        "",
+        description="Comma-separated modules with stream agents outside streams.agents.",
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: StateSettings().home / "streams",
+        description="Where workers keep their RocksDB state (one folder per worker index).",
+    )
+
+    def extra_agent_modules(self) -> list[str]:
+        return [name.strip() for name in self.extra_agents.split(",") if name.strip()]
