@@ -13,7 +13,7 @@ install: $(STAMP) .qikflow/kafka/libs/.fetched
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[local,dev,bench]'
 	touch $@
 
 .qikflow/kafka/libs/.fetched: $(STAMP) qikflow/local/kafka-pom.xml

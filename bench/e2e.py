@@ -34,7 +34,7 @@ from qikflow.local.supervisor import Supervisor
 from qikflow.local.up import UpOptions, children
 from qikflow.simulate.generator import DEFAULT_START, generate
 from qikflow.simulate.sender import SendReport, WebhookSender
-from streams.topics import Topics
+from qikflow.topics import Topics
 
 USER, PASSWORD = "bench", "bench-secret"
 

@@ -25,6 +25,7 @@ from bench._databases import drop_database, fresh_database
 from bench._report import print_table, write_results
 from qikflow.config import KafkaSettings
 from qikflow.local.postgres import LocalPostgres
+from qikflow.topics import Topics
 from sinks.base import Sink, SinkRecord
 from sinks.driver import SinkDriver
 from sinks.lake import LakeSink
@@ -76,8 +77,9 @@ async def bench_driver(sink: Sink, events: list[Event], batch: int, bootstrap: s
                                 max_batch_size=1_048_576)
     await producer.start()
     try:
+        topics = Topics.from_settings(kafka)
         for event in events:
-            await producer.send(kafka.topic(event.type), event.to_json(), key=event.key)
+            await producer.send(topics.event(event.type), event.to_json(), key=event.key)
         await producer.flush()
     finally:
         await producer.stop()

@@ -31,11 +31,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench._report import print_table, write_results
 from ingest.record import RawRecord, new_receipt_id
 from qikflow.config import KafkaSettings
+from qikflow.kafka_admin import ensure_topics
 from qikflow.simulate.generator import generate
-from streams._admin import ensure_topics
+from qikflow.topics import Topics
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
-from streams.settings import StreamsSettings
-from streams.topics import Topics
+from streams.topics import event_topics, worker_topics
 from streams.worker import tune_gc
 
 
@@ -183,7 +183,7 @@ def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) 
         worker.wait(timeout=60)
         log.close()
     _, first, _ = asyncio.run(_last_timestamps(kafka, [topics.keyed]))
-    routed, _, last = asyncio.run(_last_timestamps(kafka, topics.events()))
+    routed, _, last = asyncio.run(_last_timestamps(kafka, event_topics(topics)))
     print(f"worker routed {routed} events (after dedup) from {expected} raw records")
     return expected / ((last - first) / 1000.0)
 
@@ -212,9 +212,8 @@ def main() -> int:
     # time) and the ratio is against their mean: the machine is shared, and the broker
     # may still be deleting an earlier run's topics when this one starts.
     plain_outs = [Topics(f"{topics.prefix}-plain{n}") for n in (1, 2)]
-    settings = StreamsSettings()
     for prefix in (topics, *plain_outs):
-        asyncio.run(ensure_topics(kafka, settings, prefix))
+        asyncio.run(ensure_topics(kafka, worker_topics(kafka, prefix)))
     try:
         records = asyncio.run(load_raw(kafka, topics, args.records))
         print(f"{records} raw records in {topics.raw}", flush=True)

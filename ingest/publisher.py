@@ -15,8 +15,7 @@ import time
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
 from ingest._partitioner import StickyPartitioner
 from ingest.metrics import IngestMetrics
@@ -24,6 +23,8 @@ from ingest.record import RawRecord
 from ingest.settings import IngestSettings
 from ingest.spool import Spool
 from qikflow.config import KafkaSettings
+from qikflow.kafka_admin import TopicCreationError, ensure_topics, specs_for
+from qikflow.topics import Topics
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class RawPublisher:
         self.kafka = kafka
         self.spool = spool
         self.metrics = metrics
-        self.topic = kafka.topic("raw")
+        self.topic = Topics.from_settings(kafka).raw
         self._ack_timeout_s = settings.ack_timeout_ms / 1000
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
@@ -116,7 +117,7 @@ class RawPublisher:
             try:
                 await producer.start()
                 await self._ensure_topic()
-            except (KafkaError, OSError) as error:
+            except (KafkaError, OSError, TopicCreationError) as error:
                 await producer.stop()
                 logger.warning("cannot reach Kafka at %s (%r); retrying in %.1fs",
                                self.kafka.bootstrap, error, delay)
@@ -128,21 +129,8 @@ class RawPublisher:
             return
 
     async def _ensure_topic(self) -> None:
-        admin = AIOKafkaAdminClient(**self.kafka.client_options(), client_id="qikflow-ingest")
-        await admin.start()
-        try:
-            if self.topic in await admin.list_topics():
-                return
-            await admin.create_topics(
-                [NewTopic(self.topic, self.settings.raw_partitions,
-                          self.settings.replication_factor)]
-            )
-            logger.info("created topic %s (%d partitions)", self.topic,
-                        self.settings.raw_partitions)
-        except TopicAlreadyExistsError:
-            pass
-        finally:
-            await admin.close()
+        await ensure_topics(self.kafka, specs_for(self.kafka, [self.topic]),
+                            client_id="qikflow-ingest")
 
     # -- publishing --------------------------------------------------------
 

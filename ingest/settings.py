@@ -46,8 +46,6 @@ class IngestSettings(BaseSettings):
     drain_interval_ms: int = Field(
         250, gt=0, description="Pause between spool drain rounds and Kafka health probes."
     )
-    raw_partitions: int = Field(6, gt=0, description="Partitions of `<prefix>.raw` if created.")
-    replication_factor: int = Field(1, gt=0, description="Replication of `<prefix>.raw`.")
     producer_linger_ms: int = Field(
         0,
         ge=0,

@@ -44,6 +44,21 @@ class KafkaSettings(BaseSettings):
         validation_alias="QIKFLOW_TOPIC_PREFIX",
         description="Prefix of every topic qikflow reads or writes (`<prefix>.raw`, ...).",
     )
+    topic_partitions: int = Field(
+        6,
+        ge=1,
+        validation_alias="QIKFLOW_TOPIC_PARTITIONS",
+        description=(
+            "Partitions of every topic a qikflow process creates when it is missing; the "
+            "keyed topic and the dedup table must keep this count once created."
+        ),
+    )
+    topic_replication_factor: int = Field(
+        1,
+        ge=1,
+        validation_alias="QIKFLOW_TOPIC_REPLICATION_FACTOR",
+        description="Replication factor of every topic a qikflow process creates.",
+    )
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context for SSL and SASL_SSL, or None for plaintext."""
@@ -74,10 +89,6 @@ class KafkaSettings(BaseSettings):
                 self.sasl_password.get_secret_value() if self.sasl_password else None
             )
         return options
-
-    def topic(self, suffix: str) -> str:
-        """The full name of a topic: `topic("raw")` is `qikchat.raw`."""
-        return f"{self.topic_prefix}.{suffix}"
 
 
 class StateSettings(BaseSettings):

@@ -1,21 +1,12 @@
-"""The topics a sink reads and the dead-letter topic it writes, named by `streams/topics.py`."""
+"""The topics a sink reads and the dead-letter topic it writes."""
 
 from __future__ import annotations
 
 from qikflow.config import KafkaSettings
-from streams.topics import (
-    ERROR,
-    REASON,
-    SOURCE_OFFSET,
-    SOURCE_PARTITION,
-    SOURCE_TOPIC,
-    Topics,
-)
+from qikflow.kafka_admin import TopicSpec, specs_for
+from qikflow.topics import Topics
+from streams.topics import event_topics
 
-__all__ = ["ERROR", "FAILED_SINK", "REASON", "SOURCE_OFFSET", "SOURCE_PARTITION",
-           "SOURCE_TOPIC", "dlq_topic", "input_topics", "is_optout"]
-
-DLQ_SUFFIX = "sink.dlq"
 # Added to a dead-lettered record beside the streams' error headers: which sink failed.
 FAILED_SINK = "qikflow-failed-sink"
 
@@ -23,11 +14,12 @@ FAILED_SINK = "qikflow-failed-sink"
 def input_topics(kafka: KafkaSettings) -> list[str]:
     """Every per-type event topic and the opt-out topic, as an explicit list."""
     topics = Topics.from_settings(kafka)
-    return [*topics.events(), topics.optout]
+    return [*event_topics(topics), topics.optout]
 
 
-def dlq_topic(kafka: KafkaSettings) -> str:
-    return Topics.from_settings(kafka).name(DLQ_SUFFIX)
+def sink_topics(kafka: KafkaSettings) -> list[TopicSpec]:
+    """What a sink reads and writes, to create when missing, so a sink may start first."""
+    return specs_for(kafka, [*input_topics(kafka), Topics.from_settings(kafka).sink_dlq])
 
 
 def is_optout(topic: str) -> bool:

@@ -39,9 +39,13 @@ def register(subparsers: Any) -> None:
 def _sink(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sinks.runner import run_sink
+    from sinks.runner import DatabaseUrlMissingError, run_sink
 
-    asyncio.run(run_sink(args.name, args.metrics_port))
+    try:
+        asyncio.run(run_sink(args.name, args.metrics_port))
+    except DatabaseUrlMissingError as error:
+        print(f"qikflow sink {args.name}: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -51,11 +55,17 @@ def _db(args: argparse.Namespace) -> int:
     import asyncpg
 
     from sinks.migrate import MigrationError, migrate
-    from sinks.runner import database_url
+    from sinks.runner import DatabaseUrlMissingError, database_url
     from sinks.settings import SinkSettings
 
+    try:
+        url = database_url(SinkSettings())
+    except DatabaseUrlMissingError as error:
+        print(f"qikflow db migrate: {error}", file=sys.stderr)
+        return 2
+
     async def run() -> int:
-        connection = await asyncpg.connect(database_url(SinkSettings()))
+        connection = await asyncpg.connect(url)
         try:
             applied = await migrate(connection)
         finally:

@@ -33,12 +33,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError
 
 from qikflow.config import KafkaSettings
+from qikflow.kafka_admin import ensure_topics
+from qikflow.topics import Topics
 from sinks import _topics
-from sinks._kafka import dead_letter_headers, ensure_topics
 from sinks._metrics import SinkMetrics
 from sinks.base import Sink, SinkError, SinkRecord, StoreUnavailableError
 from sinks.settings import SinkSettings
 from streams.events import Event, OptOutEvent
+from streams.headers import dead_letter_headers
 
 logger = logging.getLogger(__name__)
 
@@ -69,15 +71,16 @@ class SinkDriver:
         self.settings = settings
         self.stop = stop or asyncio.Event()
         self.metrics = SinkMetrics(sink.name)
-        # Like the streams' `<prefix>-streams`: two prefixes on one cluster never share a group.
-        self.group_id = f"{kafka.topic_prefix}-sink-{sink.name}"
+        # Two prefixes on one cluster never share a group.
+        self.group_id = Topics.from_settings(kafka).sink_group(sink.name)
         self.topics = _topics.input_topics(kafka)
-        self.dlq = _topics.dlq_topic(kafka)
+        self.dlq = Topics.from_settings(kafka).sink_dlq
         self._producer: AIOKafkaProducer | None = None
 
     async def run(self) -> None:
         """Consume, write and commit until stopped; close the sink on the way out."""
-        await ensure_topics(self.kafka, self.settings, [*self.topics, self.dlq])
+        await ensure_topics(self.kafka, _topics.sink_topics(self.kafka),
+                            client_id=f"qikflow-sink-{self.sink.name}")
         consumer = AIOKafkaConsumer(
             *self.topics,
             group_id=self.group_id,
@@ -204,7 +207,8 @@ class SinkDriver:
     async def _dead_letter(self, message: ConsumerRecord, reason: str, error: str) -> None:
         producer = self._producer
         assert producer is not None, "the producer starts before the first batch"
-        headers = dead_letter_headers(message, sink=self.sink.name, reason=reason, error=error)
+        headers = dead_letter_headers(message.headers or (), message, reason=reason, error=error,
+                                      sink=self.sink.name)
 
         async def send() -> None:
             try:

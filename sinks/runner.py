@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 
-from qikflow.config import KafkaSettings, StateSettings
+from qikflow.config import KafkaSettings
 from sinks.base import Sink
 from sinks.settings import SinkSettings
 
@@ -15,16 +15,20 @@ logger = logging.getLogger(__name__)
 SINKS = ("postgres", "lake")
 
 
+class DatabaseUrlMissingError(RuntimeError):
+    """QIKFLOW_DATABASE_URL is not set: a production sink never guesses its database."""
+
+
 def database_url(settings: SinkSettings) -> str:
-    """QIKFLOW_DATABASE_URL, or the local server under `<home>/pg`, started if needed."""
+    """QIKFLOW_DATABASE_URL; a clear error saying how to set it when it is missing."""
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
-    from qikflow.local.postgres import LocalPostgres
-
-    server = LocalPostgres(home=StateSettings().home)
-    server.start()
-    logger.info("QIKFLOW_DATABASE_URL is unset: using the local PostgreSQL on %s", server.url())
-    return server.url()
+    raise DatabaseUrlMissingError(
+        "QIKFLOW_DATABASE_URL is not set: set it to your PostgreSQL "
+        "(postgresql://user:password@host:5432/db), or for a local server run "
+        "`qikflow pg start` and `export QIKFLOW_DATABASE_URL=$(qikflow pg url)`; "
+        "`qikflow up` does this for you"
+    )
 
 
 def build_sink(name: str, settings: SinkSettings) -> Sink:

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qikflow.config import StateSettings
+
 
 class SinkSettings(BaseSettings):
     """Read from `QIKFLOW_*` variables when a sink, `db migrate` or `stats` starts."""
@@ -16,12 +18,13 @@ class SinkSettings(BaseSettings):
     database_url: SecretStr | None = Field(
         None,
         description=(
-            "PostgreSQL URL (`postgresql://user:pass@host:5432/db`); never logged. Unset: the "
-            "local server from `qikflow pg start` under `<home>/pg`, started on demand."
+            "PostgreSQL URL (`postgresql://user:pass@host:5432/db`); never logged. Required by "
+            "`qikflow sink postgres` and `qikflow db migrate`; `qikflow up` sets it to the local "
+            "server it starts (`qikflow pg url` prints that URL)."
         ),
     )
     lake_dir: Path = Field(
-        Path(".qikflow/lake"),
+        default_factory=lambda: StateSettings().home / "lake",
         description="Root folder of the Parquet lake (`type=<type>/date=<YYYY-MM-DD>/*.parquet`).",
     )
     sink_batch_max_records: int = Field(
@@ -43,12 +46,6 @@ class SinkSettings(BaseSettings):
             "Kafka max.poll.interval.ms: a sink retrying longer than this leaves its group and "
             "re-reads its uncommitted records on return (writes are idempotent)."
         ),
-    )
-    sink_topic_partitions: int = Field(
-        6, ge=1, description="Partitions of a sink input or dead-letter topic it must create."
-    )
-    sink_topic_replication_factor: int = Field(
-        1, ge=1, description="Replication factor of a topic the sink creates."
     )
     lake_roll_bytes: int = Field(
         64 * 1024 * 1024, ge=1,

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from aiokafka.partitioner import murmur2
 
-from streams import topics as names
-from streams._output import Headers, header, headers_of
+from streams import headers as names
+from streams.headers import Headers, header, headers_of
 
 if TYPE_CHECKING:
     from faust.types import Message

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol, cast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, cast
 
-from streams import topics as names
+from streams import headers as names
+from streams.headers import Headers, Located, context, dead_letter_headers, header, headers_of
 
 if TYPE_CHECKING:
     from faust.types import Message
@@ -28,54 +29,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Headers = list[tuple[str, bytes]]
 # Exit status of a worker that stopped because Kafka refused even the dead-letter record.
 EXIT_UNDELIVERABLE = 75
-
-
-def headers_of(message: Message) -> Headers:
-    """The record headers of a consumed message as a list of (name, bytes)."""
-    headers: Mapping[str, bytes] | Iterable[tuple[str, bytes]] | None = message.headers
-    if not headers:
-        return []
-    if isinstance(headers, Mapping):
-        return list(headers.items())
-    return list(headers)
-
-
-def header(headers: Headers, name: str) -> str:
-    for key, value in headers:
-        if key == name:
-            return value.decode("utf-8", "replace")
-    return ""
-
-
-class Located(Protocol):
-    """A consumed record, from Faust (`Message`) or aiokafka (`ConsumerRecord`)."""
-
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-
-
-def context(message: Located) -> str:
-    """Where a record came from, for log lines."""
-    return f"{message.topic}[{message.partition}]@{message.offset}"
-
-
-def dead_letter_headers(headers: Headers, source: Located, agent: str, error: str) -> Headers:
-    """A dead letter's headers: the record's own, then why, who and where it failed."""
-    return [
-        *headers,
-        (names.ERROR, error.encode("utf-8", "replace")),
-        (names.FAILED_AGENT, agent.encode()),
-        (names.SOURCE_TOPIC, source.topic.encode()),
-        (names.SOURCE_PARTITION, str(source.partition).encode()),
-        (names.SOURCE_OFFSET, str(source.offset).encode()),
-    ]
 
 
 def exit_undeliverable(agent: str, source: Located, dlq: str, error: BaseException) -> NoReturn:
@@ -207,13 +162,14 @@ class Output:
             delivery.add(future, dead_letter=False)
         return future
 
-    async def dead_letter(self, delivery: Delivery, error: str) -> None:
+    async def dead_letter(self, delivery: Delivery, reason: str, error: str) -> None:
         """Queue the source record (or event) for `<prefix>.dlq`: its bytes and headers, why
         and where."""
         source = delivery.source
         record = delivery.dead_letter_record()
         self._metrics.dead_lettered.labels(agent=self.agent).inc()
-        headers = dead_letter_headers(record.headers, source, self.agent, error)
+        headers = dead_letter_headers(record.headers, source, reason=reason, error=error,
+                                      agent=self.agent)
         sent = await self._app.producer.send(
             self._dlq, record.key, record.value, None, None, headers
         )
@@ -232,7 +188,7 @@ class Output:
             exc,
             exc_info=exc,
         )
-        await self.dead_letter(delivery, f"{type(exc).__name__}: {exc}")
+        await self.dead_letter(delivery, "failed", f"{type(exc).__name__}: {exc}")
 
     async def redirect(self, delivery: Delivery, errors: list[BaseException]) -> None:
         """Outputs of a record were not delivered: dead-letter the record instead."""
@@ -245,7 +201,7 @@ class Output:
             error,
         )
         try:
-            await self.dead_letter(delivery, f"undeliverable: {type(error).__name__}: {error}")
+            await self.dead_letter(delivery, "undeliverable", f"{type(error).__name__}: {error}")
         except Exception as exc:  # noqa: BLE001 - the producer refuses even to queue it
             self.give_up(delivery.source, exc)
         delivery.close()

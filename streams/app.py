@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import faust
 
 from qikflow.config import KafkaSettings
+from qikflow.topics import Topics
 from streams._metrics import StreamsMetrics
 from streams.settings import StreamsSettings
-from streams.topics import Topics
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
@@ -58,8 +58,8 @@ def create_app(
         store="rocksdb://",
         datadir=str(datadir),
         processing_guarantee="at_least_once",
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        topic_partitions=kafka.topic_partitions,
+        topic_replication_factor=kafka.topic_replication_factor,
         table_standby_replicas=settings.standby_replicas,
         broker_commit_interval=settings.commit_interval_s,
         producer_linger_ms=settings.producer_linger_ms,

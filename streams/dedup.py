@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from faust.streams import _current_event
 from faust.types import TP
 
-from streams import topics as names
+from streams import headers as names
 from streams._keyed import KeyedBundleError, KeyedEvent, read_keyed
 from streams._output import Delivery, Original, Output
 
@@ -207,11 +207,11 @@ def register(streams: StreamsApp) -> None:
         streams.topics.keyed,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=settings.partitions,
+        partitions=streams.kafka.topic_partitions,
     )
     table = app.Table(
         TABLE,
-        partitions=settings.partitions,
+        partitions=streams.kafka.topic_partitions,
         key_type=bytes,
         value_type=bytes,
         help="Event ids routed within the dedup window: id -> <offset>:<index>:<first seen ms>.",

@@ -41,14 +41,10 @@ from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
 from mode import Service
 
 from ingest.record import RawRecord
-from streams import topics as names
+from streams import headers as names
 from streams._keyed import BundleWriter, partition_for
-from streams._output import (
-    Headers,
-    context,
-    dead_letter_headers,
-    exit_undeliverable,
-)
+from streams._output import exit_undeliverable
+from streams.headers import Headers, context, dead_letter_headers
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 
 if TYPE_CHECKING:
@@ -84,7 +80,7 @@ class RawRouter(Service):
         self._metrics = streams.metrics
         self._kafka = streams.kafka
         self._settings = streams.settings
-        self._partitions = streams.settings.partitions
+        self._partitions = streams.kafka.topic_partitions
         self._max_bundle_bytes = streams.settings.keyed_bundle_max_bytes
         self.group_id = streams.topics.router_group
         self._consumer: AIOKafkaConsumer | None = None
@@ -185,7 +181,7 @@ class RawRouter(Service):
                 self._metrics.agent_failures.labels(agent=names.ROUTER).inc()
                 logger.error("router failed on %s: %s: %s", context(record),
                              type(exc).__name__, exc, exc_info=exc)
-                await self._dead_letter(batch, record, f"{type(exc).__name__}: {exc}")
+                await self._dead_letter(batch, record, "failed", f"{type(exc).__name__}: {exc}")
         for partition, bundle in bundles.items():
             await self._send_bundle(batch, partition, bundle)
         return batch
@@ -214,7 +210,7 @@ class RawRouter(Service):
             await self._send(batch, [record], self._topics.unknown, record.key, record.value,
                              [*headers, reason])
         elif isinstance(outcome, Undecodable):
-            await self._dead_letter(batch, record, outcome.error)
+            await self._dead_letter(batch, record, "undecodable", outcome.error)
 
     async def _send_bundle(self, batch: _Batch, partition: int, bundle: _Bundle) -> None:
         records = list(bundle.records.values())
@@ -246,9 +242,11 @@ class RawRouter(Service):
             future.set_exception(exc)
         batch.outputs.append((future, records))
 
-    async def _dead_letter(self, batch: _Batch, record: ConsumerRecord, error: str) -> None:
+    async def _dead_letter(self, batch: _Batch, record: ConsumerRecord, reason: str,
+                           error: str) -> None:
         self._metrics.dead_lettered.labels(agent=names.ROUTER).inc()
-        headers = dead_letter_headers(list(record.headers), record, names.ROUTER, error)
+        headers = dead_letter_headers(record.headers, record, reason=reason, error=error,
+                                      agent=names.ROUTER)
         await self._send(batch, [record], self._topics.dlq, record.key, record.value, headers)
 
     # -- delivery and commits -----------------------------------------------
@@ -271,9 +269,8 @@ class RawRouter(Service):
                      "dead-lettering them", len(failed), next(iter(failed.values()))[1])
         retry = _Batch({})
         for record, error in failed.values():
-            await self._dead_letter(
-                retry, record, f"undeliverable: {type(error).__name__}: {error}"
-            )
+            await self._dead_letter(retry, record, "undeliverable",
+                                    f"{type(error).__name__}: {error}")
         await asyncio.wait([future for future, _ in retry.outputs])
         for future, records in retry.outputs:
             error = future.exception()

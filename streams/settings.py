@@ -19,12 +19,6 @@ class StreamsSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QIKFLOW_STREAMS_", extra="ignore")
 
-    partitions: int = Field(
-        6, ge=1, description="Partitions of every topic the worker creates when it is missing."
-    )
-    replication_factor: int = Field(
-        1, ge=1, description="Replication factor of every topic the worker creates."
-    )
     dedup_window_s: int = Field(
         86_400,
         ge=1,

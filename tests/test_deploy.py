@@ -375,7 +375,7 @@ def test_readme_points_to_the_deploy_and_configuration_docs() -> None:
     readme = read("README.md")
     assert "(docs/deploy.md)" in readme and "(docs/configuration.md)" in readme
     guide = read("docs/deploy.md")
-    for name in ("QIKFLOW_RAW_PARTITIONS", "QIKFLOW_STREAMS_PARTITIONS",
+    for name in ("QIKFLOW_TOPIC_PARTITIONS", "QIKFLOW_TOPIC_REPLICATION_FACTOR",
                  "QIKFLOW_KAFKA_SECURITY_PROTOCOL", "QIKFLOW_KAFKA_SASL_MECHANISM",
                  "QIKFLOW_KAFKA_SSL_CAFILE", "QIKFLOW_SPOOL_DIR"):
         assert name in guide, f"docs/deploy.md does not mention {name}"

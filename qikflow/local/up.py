@@ -22,7 +22,7 @@ from qikflow.config import KafkaSettings, StateSettings
 from qikflow.local._status import render, take_snapshot
 from qikflow.local.kafka import LocalKafka
 from qikflow.local.supervisor import ChildSpec, Supervisor
-from streams.topics import Topics
+from qikflow.topics import Topics
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,7 @@ async def run_up(options: UpOptions) -> int:
     tty = sys.stdout.isatty()
     refresh = options.refresh_s or (REFRESH_TTY_S if tty else REFRESH_LOG_S)
     topics = Topics.from_settings(kafka)
-    groups = [topics.router_group, topics.streams_group, f"{kafka.topic_prefix}-sink-postgres",
-              f"{kafka.topic_prefix}-sink-lake"]
+    groups = topics.groups(["postgres", "lake"])
     while not stop.is_set():
         snapshot = await take_snapshot(kafka, groups, services.database_url, lake_dir)
         lines = [f"{c.spec.name:<14} {c.describe()}" for c in supervisor.children]

@@ -113,7 +113,7 @@ async def _run(args: argparse.Namespace) -> int:
             since_ms=int(start.timestamp() * 1000) - 60_000,
         )
         print(f"verify: waiting up to {args.verify_timeout:g}s for every stage "
-              f"(topics {kafka.topic('*')})", file=sys.stderr)
+              f"(topics {kafka.topic_prefix + '.*'})", file=sys.stderr)
         result = await reconcile(generator.truth, report, options)
         print(result.table())
         document["verify"] = result.to_dict()

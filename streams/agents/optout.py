@@ -6,12 +6,12 @@ from typing import TYPE_CHECKING
 
 from streams.agents import Emit, event_agent
 from streams.events import Event, OptOutEvent, TextContent
+from streams.headers import EVENT_ID, EVENT_TYPE
 from streams.optout import detect_optout
-from streams.topics import EVENT_ID, EVENT_TYPE
 
 if TYPE_CHECKING:
+    from qikflow.topics import Topics
     from streams.app import StreamsApp
-    from streams.topics import Topics
 
 NAME = "optout"
 

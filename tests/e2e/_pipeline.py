@@ -51,9 +51,7 @@ class Pipeline:
             "QIKFLOW_WEBHOOK_USERS": f"{USER}:{PASSWORD}",
             "QIKFLOW_LAKE_ROLL_INTERVAL_S": "2",
             "QIKFLOW_STREAMS_WEB_PORT": str(free_port()),
-            "QIKFLOW_RAW_PARTITIONS": TEST_PARTITIONS,
-            "QIKFLOW_STREAMS_PARTITIONS": TEST_PARTITIONS,
-            "QIKFLOW_SINK_TOPIC_PARTITIONS": TEST_PARTITIONS,
+            "QIKFLOW_TOPIC_PARTITIONS": TEST_PARTITIONS,
         }
 
     @property

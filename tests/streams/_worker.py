@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from ingest.record import RawRecord
 from qikflow.local.postgres import free_port
-from streams import topics as names
+from streams import headers as names
 from tests.fixtures.kafka import consume
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,7 +87,7 @@ class WorkerCluster:
             "QIKFLOW_TOPIC_PREFIX": self.prefix,
             "QIKFLOW_HOME": str(self.home),
             "QIKFLOW_STREAMS_WEB_PORT": str(self.base_port),
-            "QIKFLOW_STREAMS_PARTITIONS": str(TEST_PARTITIONS),
+            "QIKFLOW_TOPIC_PARTITIONS": str(TEST_PARTITIONS),
             "QIKFLOW_STREAMS_COMMIT_INTERVAL_S": "0.5",
             "QIKFLOW_STREAMS_EXTRA_AGENTS": self.extra_agents,
         }

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from aiokafka import ConsumerRecord
 
+from qikflow.topics import Topics
 from streams.agents.optout import optout_event
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
-from streams.topics import Topics
 from tests.streams import fixtures
 from tests.streams._worker import (
     WorkerCluster,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from qikflow.topics import Topics
 from streams.agents import agent_modules
 from streams.agents.optout import emit_optout, optout_event
 from streams.events import Event, OptOutEvent
+from streams.headers import EVENT_ID
 from streams.parsers import Parsed, parse_raw
-from streams.topics import EVENT_ID, Topics
 from tests.streams._worker import raw_record, status_body, text_body
 
 TOPICS = Topics("qikchat")

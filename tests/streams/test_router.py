@@ -7,7 +7,7 @@ from collections import Counter
 import orjson
 
 from ingest.record import RECEIPT_ID
-from streams import topics as names
+from streams import headers as names
 from streams.events import Event
 from tests.streams._worker import event_id, header
 from tests.streams.conftest import (
@@ -73,6 +73,7 @@ def test_bodies_that_are_not_json_objects_go_to_the_dlq_unchanged(
     assert sorted(r.value for r in from_router) == sorted(routing_run.expected_undecodable)
     assert {NOT_JSON, JSON_ARRAY} <= {r.value for r in from_router}
     for record in from_router:
+        assert header(record, names.REASON) == "undecodable"
         assert header(record, names.ERROR)
         assert header(record, RECEIPT_ID)
         assert header(record, names.SOURCE_TOPIC) == routing_run.topics.raw

@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from streams.topics import Topics
+from qikflow.topics import Topics
 from tests.streams._worker import (
     WorkerCluster,
     event_id,

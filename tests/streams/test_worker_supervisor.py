@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from streams.topics import Topics
+from qikflow.topics import Topics
 from tests.streams._worker import (
     READY_S,
     REPO,

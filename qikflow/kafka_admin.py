@@ -1,0 +1,113 @@
+"""Creating the topics a qikflow process needs: one routine, one policy for every process.
+
+A topic that exists is left as it is (another process, or an operator, created it first).
+Anything else the broker answers is a `TopicCreationError` at start that names the topic
+and the broker's answer, so a cluster that forbids creation (no CREATE right) or refuses a
+setting says so at once instead of failing later. A broker that cannot be reached raises
+aiokafka's own connection error, which each caller retries as it retries any outage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import for_code
+
+from qikflow.config import KafkaSettings
+
+logger = logging.getLogger(__name__)
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+class TopicCreationError(RuntimeError):
+    """The broker refused to create a topic this process needs."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A topic to create when it is missing: name, size and topic-level configuration."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+
+
+def specs_for(kafka: KafkaSettings, names: Sequence[str],
+              configs: Mapping[str, str] | None = None) -> list[TopicSpec]:
+    """Specs for `names`, sized by QIKFLOW_TOPIC_PARTITIONS and ..._REPLICATION_FACTOR."""
+    return [
+        TopicSpec(name, kafka.topic_partitions, kafka.topic_replication_factor,
+                  dict(configs or {}))
+        for name in names
+    ]
+
+
+async def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec],
+                        *, client_id: str = "qikflow-admin") -> list[str]:
+    """Create the topics of `specs` that are missing; return the names created now."""
+    if not specs:
+        return []
+    admin = AIOKafkaAdminClient(**kafka.client_options(), client_id=client_id)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics([
+            NewTopic(spec.name, spec.partitions, spec.replication_factor,
+                     topic_configs=dict(spec.configs))
+            for spec in missing
+        ])
+    finally:
+        await admin.close()
+    created: list[str] = []
+    refused: list[str] = []
+    for name, code, *rest in response.topic_errors:
+        if code == 0:
+            created.append(name)
+        elif code != TOPIC_ALREADY_EXISTS:  # another process created it first: fine
+            message = rest[0] if rest and rest[0] else ""
+            refused.append(f"{name}: {for_code(code).__name__} {message}".rstrip())
+    if refused:
+        raise TopicCreationError(
+            f"Kafka at {kafka.bootstrap} refused to create "
+            f"{'; '.join(refused)}. Create the topic(s) yourself, or give this client the "
+            "CREATE right (QIKFLOW_TOPIC_PARTITIONS / QIKFLOW_TOPIC_REPLICATION_FACTOR size them)"
+        )
+    if created:
+        first = missing[0]
+        logger.info("created %d topic(s) with %d partitions, replication %d: %s",
+                    len(created), first.partitions, first.replication_factor, ", ".join(created))
+    return created
+
+
+async def topic_configs(kafka: KafkaSettings, name: str,
+                        *, client_id: str = "qikflow-admin") -> dict[str, str]:
+    """The effective configuration of topic `name` (its own overrides and the broker's
+    defaults), as the broker reports it; raises TopicCreationError if the broker refuses."""
+    admin = AIOKafkaAdminClient(**kafka.client_options(), client_id=client_id)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name)]
+        )
+    finally:
+        await admin.close()
+    configs: dict[str, str] = {}
+    for response in responses:
+        for code, message, _type, _name, entries, *_ in response.resources:
+            if code != 0:
+                raise TopicCreationError(
+                    f"Kafka at {kafka.bootstrap} will not describe {name}: "
+                    f"{for_code(code).__name__} {message or ''}".rstrip()
+                )
+            for entry in entries:
+                configs[entry[0]] = entry[1]
+    return configs

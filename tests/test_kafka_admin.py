@@ -1,0 +1,57 @@
+"""Tests of qikflow/kafka_admin.py: one routine, one policy for creating topics."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from qikflow.config import KafkaSettings
+from qikflow.kafka_admin import (
+    TopicCreationError,
+    TopicSpec,
+    ensure_topics,
+    specs_for,
+    topic_configs,
+)
+from qikflow.topics import Topics
+
+
+async def _describe(kafka: KafkaSettings, name: str) -> tuple[int, dict[str, str]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([name])
+    finally:
+        await admin.close()
+    return len(described["partitions"]), await topic_configs(kafka, name)
+
+
+async def test_missing_topics_are_created_at_the_default_size_and_existing_ones_kept(
+    topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QIKFLOW_TOPIC_PARTITIONS")  # the default a user gets
+    kafka = KafkaSettings()
+    assert (kafka.topic_partitions, kafka.topic_replication_factor) == (6, 1)
+    topics = Topics.from_settings(kafka)
+    spec = specs_for(kafka, [topics.raw], {"retention.ms": "3600000"})
+    assert await ensure_topics(kafka, spec) == [topics.raw]
+    partitions, configs = await _describe(kafka, topics.raw)
+    assert partitions == 6
+    assert configs["retention.ms"] == "3600000"
+    # Exists: fine, and left as it is (no second creation, no change of its settings).
+    other = [TopicSpec(topics.raw, 2, 1, {"retention.ms": "1000"})]
+    assert await ensure_topics(kafka, other) == []
+    assert await _describe(kafka, topics.raw) == (partitions, configs)
+
+
+async def test_a_topic_the_broker_refuses_is_a_clear_error_naming_it(topic_prefix: str) -> None:
+    kafka = KafkaSettings()
+    name = Topics.from_settings(kafka).dlq
+    # One broker cannot hold three replicas: the broker's own answer must reach the user.
+    with pytest.raises(TopicCreationError) as refused:
+        await ensure_topics(kafka, [TopicSpec(name, 1, 3)])
+    message = str(refused.value)
+    assert name in message
+    assert "InvalidReplicationFactor" in message
+    assert kafka.bootstrap in message
+    assert "QIKFLOW_TOPIC_REPLICATION_FACTOR" in message
