@@ -25,15 +25,15 @@ from typing import Any
 
 import asyncpg
 
-from bench._databases import drop_database, fresh_database
 from bench._report import RESULTS_DIR, print_table, write_results
 from qikflow.config import KafkaSettings
 from qikflow.local._process import wait_http_ok
 from qikflow.local._status import take_snapshot
-from qikflow.local.supervisor import Supervisor
+from qikflow.local.databases import create_database, drop_database
 from qikflow.local.up import UpOptions, children
 from qikflow.simulate.generator import DEFAULT_START, generate
 from qikflow.simulate.sender import SendReport, WebhookSender
+from qikflow.supervisor import Supervisor
 from qikflow.topics import Topics
 
 USER, PASSWORD = "bench", "bench-secret"
@@ -118,7 +118,7 @@ def plot(series: list[dict[str, float]], e2e: list[tuple[float, float]], path: P
 async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any]:
     bootstrap = os.environ["QIKFLOW_KAFKA_BOOTSTRAP"]
     admin_url = os.environ["QIKFLOW_DATABASE_URL"]
-    database_name, database_url = await fresh_database(admin_url)
+    database_name, database_url = await create_database(admin_url, "bench")
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     scratch = Path(tempfile.mkdtemp(prefix="qikflow-bench-e2e-"))
     port = 18000 + os.getpid() % 1000

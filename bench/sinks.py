@@ -21,9 +21,9 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from bench._databases import drop_database, fresh_database
 from bench._report import print_table, write_results
 from qikflow.config import KafkaSettings
+from qikflow.local.databases import create_database, drop_database
 from qikflow.local.postgres import LocalPostgres
 from qikflow.topics import Topics
 from sinks.base import Sink, SinkRecord
@@ -114,7 +114,7 @@ async def main(total: int, batches: list[int]) -> None:
     rows: list[list[str]] = []
     figures: dict[str, float] = {}
     for batch in batches:
-        name, url = await fresh_database(admin_url)
+        name, url = await create_database(admin_url, "bench")
         try:
             sink = PostgresSink(url)
             await sink.setup()

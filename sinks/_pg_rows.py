@@ -1,20 +1,22 @@
 """Events to table rows for the PostgreSQL sink, merged per key within a batch.
 
-One INSERT ... ON CONFLICT may touch a row only once, so events of one key in a batch are
-merged here by the same rules the SQL applies across batches (see migrations/0001).
+One INSERT ... ON CONFLICT may touch a row only once, so the statuses of one message in a
+batch are merged here with `OutboundState.merge`, whose rules the upsert also renders
+(`streams/outbound_state.py`): one definition, whatever the batch boundaries.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from sinks._fields import message_fields, utc
+from sinks._flat_columns import message_fields, utc
 from sinks.base import PoisonRecordError, SinkRecord
 from streams.events import STATUS_RANK, Event, OptOutEvent, StatusContent
+from streams.outbound_state import OutboundState
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,38 +57,6 @@ class StatusRow:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboundRow:
-    message_id: str
-    account: str
-    contact: str | None
-    status_rank: int
-    failed: bool
-    error_code: int | None
-    error_title: str | None
-    sent_at: datetime | None
-    delivered_at: datetime | None
-    read_at: datetime | None
-    failed_at: datetime | None
-    updated_at: datetime
-
-    def merge(self, other: OutboundRow) -> OutboundRow:
-        """The same rules as the upsert: highest rank, earliest times, failed sticks."""
-        return replace(
-            self,
-            contact=self.contact or other.contact,
-            status_rank=max(self.status_rank, other.status_rank),
-            failed=self.failed or other.failed,
-            error_code=self.error_code if self.error_code is not None else other.error_code,
-            error_title=self.error_title or other.error_title,
-            sent_at=_earliest(self.sent_at, other.sent_at),
-            delivered_at=_earliest(self.delivered_at, other.delivered_at),
-            read_at=_earliest(self.read_at, other.read_at),
-            failed_at=_earliest(self.failed_at, other.failed_at),
-            updated_at=max(self.updated_at, other.updated_at),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class OptOutRow:
     account: str
     contact: str
@@ -105,7 +75,7 @@ class Rows:
 
     inbound: dict[str, InboundRow]
     statuses: dict[tuple[str, str], StatusRow]
-    outbound: dict[str, OutboundRow]
+    outbound: dict[str, OutboundState]
     optouts: dict[tuple[str, str], OptOutRow]
 
 
@@ -178,7 +148,7 @@ def _status_row(event: Event) -> StatusRow:
     )
 
 
-def _outbound_row(event: Event) -> OutboundRow | None:
+def _outbound_row(event: Event) -> OutboundState | None:
     """None for `unknown` statuses: they are kept in message_status_events only."""
     content = _status_content(event)
     status = content.status
@@ -186,7 +156,7 @@ def _outbound_row(event: Event) -> OutboundRow | None:
         return None
     at = utc(event.occurred_at)
     failed = status == "failed"
-    return OutboundRow(
+    return OutboundState(
         message_id=event.message_id, account=event.account, contact=event.contact_number,
         status_rank=STATUS_RANK.get(status, 0), failed=failed,
         error_code=content.error_code if failed else None,

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import duckdb
 import orjson
 
-from sinks._fields import message_fields, utc
+from sinks._flat_columns import message_fields, utc
 from sinks._lake_store import SAFE_TYPE, STAGED_COLUMNS, LakeStore
 from sinks.base import (
     PoisonRecordError,

@@ -21,6 +21,7 @@ from sinks.base import (
     StoreUnavailableError,
 )
 from sinks.migrate import migrate
+from streams.outbound_state import MERGE_RULES, TEXT_FIELDS, Rule
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,21 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
 ON CONFLICT (message_id, status) DO NOTHING
 """
 
-# LEAST and GREATEST ignore NULLs: a timestamp, once known, stays the earliest seen.
+
+
+def _merge_sql(column: str, rule: Rule) -> str:
+    """`column = <rule>` over the stored row `o` and the new one; LEAST and GREATEST skip
+    NULLs exactly as `OutboundState.merge` skips None."""
+    stored, new = f"o.{column}", f"EXCLUDED.{column}"
+    if rule is Rule.FIRST_KNOWN:
+        known = f"NULLIF({stored}, '')" if column in TEXT_FIELDS else stored
+        return f"{column} = COALESCE({known}, {new})"
+    if rule is Rule.ANY:
+        return f"{column} = {stored} OR {new}"
+    function = "GREATEST" if rule is Rule.HIGHEST else "LEAST"
+    return f"{column} = {function}({stored}, {new})"
+
+
 UPSERT_OUTBOUND = """
 INSERT INTO outbound_messages AS o (message_id, account, contact, status_rank, failed,
     error_code, error_title, sent_at, delivered_at, read_at, failed_at, updated_at)
@@ -57,18 +72,7 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::boo
     $6::integer[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
     $11::timestamptz[], $12::timestamptz[])
 ON CONFLICT (message_id) DO UPDATE SET
-    account = CASE WHEN o.account = '' THEN EXCLUDED.account ELSE o.account END,
-    contact = COALESCE(o.contact, EXCLUDED.contact),
-    status_rank = GREATEST(o.status_rank, EXCLUDED.status_rank),
-    failed = o.failed OR EXCLUDED.failed,
-    error_code = COALESCE(o.error_code, EXCLUDED.error_code),
-    error_title = COALESCE(o.error_title, EXCLUDED.error_title),
-    sent_at = LEAST(o.sent_at, EXCLUDED.sent_at),
-    delivered_at = LEAST(o.delivered_at, EXCLUDED.delivered_at),
-    read_at = LEAST(o.read_at, EXCLUDED.read_at),
-    failed_at = LEAST(o.failed_at, EXCLUDED.failed_at),
-    updated_at = GREATEST(o.updated_at, EXCLUDED.updated_at)
-"""
+    """ + ",\n    ".join(_merge_sql(column, rule) for column, rule in MERGE_RULES.items())
 
 # The earliest opt-out of a contact wins, whatever order they arrive in.
 UPSERT_OPTOUT = """

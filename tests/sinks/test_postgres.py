@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -18,7 +19,7 @@ OUTBOUND_STATE = ("status, failed, error_code, error_title, sent_at, delivered_a
                   "failed_at, updated_at, contact, account")
 
 
-def records(events: list[Event | OptOutEvent]) -> list[SinkRecord]:
+def records(events: Sequence[Event | OptOutEvent]) -> list[SinkRecord]:
     return [SinkRecord("test", 0, offset, event) for offset, event in enumerate(events)]
 
 
@@ -138,3 +139,61 @@ async def test_an_unreachable_server_is_retriable() -> None:
         await sink.setup()
     assert raised.value.retriable
     await sink.close()
+
+
+def _batchings(count: int) -> list[list[int]]:
+    """Every way to cut `count` events into consecutive batches, as lists of batch sizes."""
+    cuts = itertools.product((False, True), repeat=count - 1)
+    result = []
+    for cut in cuts:
+        sizes, size = [], 1
+        for is_cut in cut:
+            if is_cut:
+                sizes.append(size)
+                size = 1
+            else:
+                size += 1
+        result.append([*sizes, size])
+    return result
+
+
+def _callbacks(message_id: str) -> list[Event]:
+    """One message's callbacks as a provider sends them: an unknown account and an empty
+    error title first, resends with other times, a failure after the read."""
+    return [
+        status(message_id, "sent", at=T0).model_copy(update={"account": ""}),
+        status(message_id, "delivered", at=T0 + timedelta(seconds=5)),
+        status(message_id, "failed", at=T0 + timedelta(seconds=9), error_code=131047,
+               error_title=""),
+        status(message_id, "delivered", at=T0 + timedelta(seconds=3)),
+        status(message_id, "read", at=T0 + timedelta(seconds=30)),
+        status(message_id, "failed", at=T0 + timedelta(seconds=8), error_code=131026,
+               error_title="Message undeliverable"),
+    ]
+
+
+async def test_outbound_row_does_not_depend_on_where_batches_split(database_url: str) -> None:
+    batchings = _batchings(len(_callbacks("m")))
+    sink = PostgresSink(database_url)
+    await sink.setup()
+    try:
+        for n, sizes in enumerate(batchings):
+            events, start = _callbacks(f"split-{n}"), 0
+            for size in sizes:
+                await sink.write(records(events[start:start + size]))
+                start += size
+    finally:
+        await sink.close()
+    connection = await asyncpg.connect(database_url)
+    try:
+        states = await connection.fetch(f"SELECT DISTINCT {OUTBOUND_STATE} FROM outbound_messages")
+        rows = await connection.fetchval("SELECT count(*) FROM outbound_messages")
+    finally:
+        await connection.close()
+    assert rows == len(batchings) == 32
+    assert len(states) == 1, states
+    (state,) = states
+    assert state["account"] == "acme"  # the first known account, not the empty one
+    assert (state["error_code"], state["error_title"]) == (131047, "Message undeliverable")
+    assert state["status"] == "read" and state["failed"]
+    assert state["delivered_at"] == T0 + timedelta(seconds=3)
