@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -27,8 +28,13 @@ def run(*command: str | Path, cwd: Path = ROOT) -> str:
 
 
 def test_the_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
+    # Built from a copy: an in-tree build keeps a build/ folder whose stale modules would
+    # end up in the next wheel.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".qikflow", "build", "*.egg-info", "__pycache__", ".*_cache"))
     run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-        "--wheel-dir", tmp_path / "dist", ".")
+        "--wheel-dir", tmp_path / "dist", source)
     (wheel,) = (tmp_path / "dist").glob("qikflow-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert set(PACKAGE_DATA) <= names, set(PACKAGE_DATA) - names
