@@ -8,43 +8,26 @@ each consumed record carries one extra Faust reference (`Message.incref`, the me
 Faust uses when several streams read one record) while its outputs are in flight; the last
 delivery callback releases it, and only then can Faust commit the offset. An output that
 was not delivered sends its source record to `<prefix>.dlq` with the error first; if even
-that fails the process exits at once, before Faust can commit, so the record is read again.
+that fails the process exits at once, before Faust can commit, so the record is read again
+(`undeliverable.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from streams import headers as names
-from streams.headers import Headers, Located, context, dead_letter_headers, header, headers_of
+from streams.headers import Headers, context, dead_letter_headers, header, headers_of
+from streams.undeliverable import exit_undeliverable
 
 if TYPE_CHECKING:
     from faust.types import Message
 
-    from streams.app import StreamsApp
+    from streams.context import StreamsApp
 
 logger = logging.getLogger(__name__)
-
-# Exit status of a worker that stopped because Kafka refused even the dead-letter record.
-EXIT_UNDELIVERABLE = 75
-
-
-def exit_undeliverable(agent: str, source: Located, dlq: str, error: BaseException) -> NoReturn:
-    """Even the dead letter was refused: exit at once, before `source` can be committed."""
-    logger.critical(
-        "agent %s cannot deliver %s even to %s (%r); exiting before its offset is committed, "
-        "so it is read again after a restart",
-        agent,
-        context(source),
-        dlq,
-        error,
-    )
-    logging.shutdown()
-    os._exit(EXIT_UNDELIVERABLE)
 
 
 class Original(NamedTuple):
@@ -142,24 +125,10 @@ class Output:
         headers: Headers,
         partition: int | None = None,
     ) -> asyncio.Future[Any]:
-        """Queue one record made from `delivery.source`."""
-        return await self.send_for((delivery,), topic, key, value, headers, partition)
-
-    async def send_for(
-        self,
-        deliveries: Iterable[Delivery],
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Headers,
-        partition: int | None = None,
-    ) -> asyncio.Future[Any]:
-        """Queue one record made from several consumed records (a keyed bundle): each is
-        acked only once it is delivered, and each is dead-lettered if it is not."""
+        """Queue one record made from `delivery.source`; it is acked only once delivered."""
         sent = await self._app.producer.send(topic, key, value, partition, None, headers)
         future = cast("asyncio.Future[Any]", sent)
-        for delivery in deliveries:
-            delivery.add(future, dead_letter=False)
+        delivery.add(future, dead_letter=False)
         return future
 
     async def dead_letter(self, delivery: Delivery, reason: str, error: str) -> None:

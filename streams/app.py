@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import faust
 
 from qikflow.config import KafkaSettings
 from qikflow.topics import Topics
+from streams import dedup
 from streams._metrics import StreamsMetrics
+from streams.agents import register_agents
+from streams.context import StreamsApp
 from streams.settings import StreamsSettings
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class StreamsApp:
-    """One worker's Faust app with what its agents share."""
-
-    app: faust.App
-    topics: Topics
-    settings: StreamsSettings
-    kafka: KafkaSettings
-    metrics: StreamsMetrics
 
 
 def create_app(
@@ -41,10 +32,6 @@ def create_app(
 
     The router (stage 1) is not a Faust agent: `worker.py` runs a `RawRouter` beside it.
     """
-    # Imported here: each module registers agents on the app it is given.
-    from streams import dedup
-    from streams.agents import register_agents
-
     kafka = kafka or KafkaSettings()
     settings = settings or StreamsSettings()
     topics = Topics.from_settings(kafka)
@@ -111,14 +98,3 @@ def credentials(kafka: KafkaSettings) -> CredentialsT | None:
         return faust.SSLCredentials(context)
     return None
 
-
-def faust_options(app: faust.App) -> dict[str, Any]:
-    """The Faust settings that matter for throughput, for logs and the benchmark."""
-    conf = app.conf
-    return {
-        "partitions": conf.topic_partitions,
-        "commit_interval_s": conf.broker_commit_interval,
-        "producer_linger_ms": conf.producer_linger_ms,
-        "producer_max_batch_size": conf.producer_max_batch_size,
-        "consumer_max_fetch_size": conf.consumer_max_fetch_size,
-    }

@@ -38,7 +38,7 @@ from streams._output import Delivery, Original, Output
 if TYPE_CHECKING:
     from faust.types import Message
 
-    from streams.app import StreamsApp
+    from streams.context import StreamsApp
 
 logger = logging.getLogger(__name__)
 

@@ -43,12 +43,12 @@ from mode import Service
 from ingest.record import RawRecord
 from streams import headers as names
 from streams._keyed import BundleWriter, partition_for
-from streams._output import exit_undeliverable
 from streams.headers import Headers, context, dead_letter_headers
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
+from streams.undeliverable import exit_undeliverable
 
 if TYPE_CHECKING:
-    from streams.app import StreamsApp
+    from streams.context import StreamsApp
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from streams._output import Output
 from streams.events import Event
 
 if TYPE_CHECKING:
-    from streams.app import StreamsApp
+    from streams.context import StreamsApp
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from streams.optout import detect_optout
 
 if TYPE_CHECKING:
     from qikflow.topics import Topics
-    from streams.app import StreamsApp
+    from streams.context import StreamsApp
 
 NAME = "optout"
 

@@ -8,7 +8,7 @@ from streams.agents import Emit, event_agent
 from streams.events import Event, TextContent
 
 if TYPE_CHECKING:
-    from streams.app import StreamsApp
+    from streams.context import StreamsApp
 
 NAME = "failing"
 

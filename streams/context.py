@@ -1,0 +1,30 @@
+"""What every stage of one streams worker shares: its Faust app, topics, settings, metrics.
+
+`app.py` builds it; dedup, the router, the agents and their outputs are given it. It lives
+apart from `app.py` so that the arrows run one way: `app.py` imports the stages, the stages
+import only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import faust
+
+    from qikflow.config import KafkaSettings
+    from qikflow.topics import Topics
+    from streams._metrics import StreamsMetrics
+    from streams.settings import StreamsSettings
+
+
+@dataclass(frozen=True, slots=True)
+class StreamsApp:
+    """One worker's Faust app with what its agents share."""
+
+    app: faust.App
+    topics: Topics
+    settings: StreamsSettings
+    kafka: KafkaSettings
+    metrics: StreamsMetrics
