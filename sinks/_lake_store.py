@@ -32,7 +32,7 @@ FILE_COLUMNS: dict[str, str] = {
     "contact": "VARCHAR", "contact_name": "VARCHAR", "business_number": "VARCHAR",
     "message_id": "VARCHAR", "status": "VARCHAR", "occurred_at": "TIMESTAMPTZ",
     "received_at": "TIMESTAMPTZ", "text": "VARCHAR", "media_url": "VARCHAR",
-    "mime_type": "VARCHAR", "caption": "VARCHAR", "error_code": "INTEGER", "error_title": "VARCHAR",
+    "mime_type": "VARCHAR", "caption": "VARCHAR", "error_code": "BIGINT", "error_title": "VARCHAR",
     "sent_at": "TIMESTAMPTZ", "delivered_at": "TIMESTAMPTZ", "read_at": "TIMESTAMPTZ",
     "content": "VARCHAR", "raw": "VARCHAR", "schema_version": "INTEGER",
 }
@@ -72,6 +72,20 @@ class LakeStore:
         columns = ", ".join(f"{name} {kind}" for name, kind in STAGED_COLUMNS.items())
         self.db.execute(f"CREATE TABLE IF NOT EXISTS staged ({columns}, staged_s DOUBLE)")
         self.db.execute("CREATE TABLE IF NOT EXISTS renames (tmp VARCHAR, final VARCHAR)")
+        self._widen_staged_columns()
+
+    def _widen_staged_columns(self) -> None:
+        """Bring a staging file written by an earlier version to today's column types (an
+        INTEGER error code became BIGINT); staged rows keep their values."""
+        found = dict(self.db.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'staged'"
+        ).fetchall())
+        for name, kind in STAGED_COLUMNS.items():
+            if name in found and found[name] != kind:
+                self.db.execute(f"ALTER TABLE staged ALTER {name} TYPE {kind}")
+                logger.info("lake staging: column %s widened from %s to %s", name,
+                            found[name], kind)
 
     def close(self) -> None:
         if self._db is not None:

@@ -105,12 +105,35 @@ def to_rows(batch: list[SinkRecord]) -> Rows:
     return rows
 
 
+# PostgreSQL text and jsonb cannot hold U+0000, which is valid in a WhatsApp message. The
+# store keeps such text with each NUL replaced by U+2400 (SYMBOL FOR NULL); Kafka and the
+# lake keep the exact text. See docs/sinks.md.
+NUL, NUL_STAND_IN = "\x00", "\u2400"
+_ESCAPED_NUL = b"\\u0000"
+
+
 def columns(rows: list[Any]) -> list[list[Any]]:
     """Row dataclasses to one list per column, for `unnest($1::text[], ...)`."""
     if not rows:
         return []
     names = [field.name for field in fields(rows[0])]
-    return [[getattr(row, name) for row in rows] for name in names]
+    return [[_storable(getattr(row, name)) for row in rows] for name in names]
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str) and NUL in value:
+        return value.replace(NUL, NUL_STAND_IN)
+    return value
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(NUL, NUL_STAND_IN)
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
 
 
 def _inbound_row(event: Event) -> InboundRow:
@@ -191,4 +214,9 @@ def _earliest(first: datetime | None, second: datetime | None) -> datetime | Non
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    """JSON for a jsonb column; NULs replaced as in text columns (checked on the bytes, so
+    the common case costs one search)."""
+    dumped = orjson.dumps(value)
+    if _ESCAPED_NUL in dumped:
+        dumped = orjson.dumps(_without_nul(value))
+    return dumped.decode()

@@ -76,6 +76,7 @@ class SinkDriver:
         self.topics = _topics.input_topics(kafka)
         self.dlq = Topics.from_settings(kafka).sink_dlq
         self._producer: AIOKafkaProducer | None = None
+        self._dead_letters: list[tuple[str, str, str]] = []  # of the batch being handled
 
     async def run(self) -> None:
         """Consume, write and commit until stopped; close the sink on the way out."""
@@ -140,6 +141,8 @@ class SinkDriver:
         return messages
 
     async def _handle(self, messages: list[ConsumerRecord]) -> None:
+        """Decode and write one batch; log its dead letters in one line, however many."""
+        self._dead_letters = []
         items: list[_Item] = []
         for message in messages:
             try:
@@ -151,8 +154,13 @@ class SinkDriver:
                                                    message.offset, event)))
         if items:
             await self._write(items)
+        if self._dead_letters:
+            first = self._dead_letters[0]
+            logger.error("%s sink: %d of %d record(s) sent to %s; the first, %s (%s): %s",
+                         self.sink.name, len(self._dead_letters), len(messages), self.dlq,
+                         *first)
 
-    async def _write(self, items: list[_Item]) -> None:
+    async def _write(self, items: list[_Item], *, split: bool = False) -> None:
         """Write with retries; on a poison error split the batch to isolate the record."""
         records = [item.record for item in items]
         try:
@@ -161,11 +169,13 @@ class SinkDriver:
             if len(items) == 1:
                 await self._dead_letter(items[0].message, "write", str(error))
                 return
+            if not split:
+                logger.warning("%s sink: %s failed (%s); splitting it to isolate the bad "
+                               "records, the rest is written", self.sink.name,
+                               _describe(records), error)
             middle = len(items) // 2
-            logger.warning("%s sink: %s failed (%s); splitting it to isolate the bad record",
-                           self.sink.name, _describe(records), error)
-            await self._write(items[:middle])
-            await self._write(items[middle:])
+            await self._write(items[:middle], split=True)
+            await self._write(items[middle:], split=True)
             return
         self.metrics.written.inc(len(records))
 
@@ -221,8 +231,10 @@ class SinkDriver:
         await self._retrying("dead-letter", send,
                              f"{message.topic}[{message.partition}]@{message.offset}")
         self.metrics.dead_letter(reason)
-        logger.error("%s sink: %s[%d]@%d sent to %s (%s): %s", self.sink.name, message.topic,
-                     message.partition, message.offset, self.dlq, reason, error)
+        where = f"{message.topic}[{message.partition}]@{message.offset}"
+        self._dead_letters.append((where, reason, error))
+        logger.debug("%s sink: %s sent to %s (%s): %s", self.sink.name, where, self.dlq,
+                     reason, error)
 
     async def _commit(self, consumer: AIOKafkaConsumer, messages: list[ConsumerRecord]) -> None:
         offsets: dict[TopicPartition, int] = {}

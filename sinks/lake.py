@@ -36,6 +36,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+# DuckDB errors caused by the values of a record (a number out of range for its column, a
+# string that is not valid for its type), not by the store: the driver isolates the record.
+DATA_ERRORS: tuple[type[duckdb.Error], ...] = (
+    duckdb.ConversionException, duckdb.OutOfRangeException, duckdb.TypeMismatchException,
+    duckdb.ConstraintException,
+)
+
 
 class LakeSink(Sink):
     """Stages batches in DuckDB and rolls them into large Parquet files."""
@@ -55,12 +62,19 @@ class LakeSink(Sink):
         self._store = LakeStore(root)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lake")
         self._next_compaction_s = 0.0
+        self._skipped: set[Path] = set()
 
     async def _run(self, action: str, function: Callable[..., T], *args: Any) -> T:
-        """Run blocking DuckDB and file work off the event loop, as a SinkError on failure."""
+        """Run blocking DuckDB and file work off the event loop, as a SinkError on failure:
+        poison when a record's values caused it, retriable when the store did."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, function, *args)
+        except DATA_ERRORS as error:
+            raise PoisonRecordError(
+                f"lake {action} failed on a value: {type(error).__name__}: {error}; "
+                "nothing of it was staged"
+            ) from error
         except (duckdb.Error, OSError) as error:
             raise StoreUnavailableError(
                 f"lake {action} failed: {type(error).__name__}: {error}; staged rows are kept"
@@ -72,7 +86,13 @@ class LakeSink(Sink):
         logger.info("lake ready under %s (staging %s)", self.root, self._store.staging_path)
 
     async def write(self, batch: list[SinkRecord]) -> None:
-        rows = _to_columns(batch)
+        try:
+            rows = _to_columns(batch)
+        except (TypeError, ValueError) as error:  # orjson: an integer beyond 64 bits, ...
+            raise PoisonRecordError(
+                f"lake row of {len(batch)} events failed on a value: {error}; "
+                "nothing of it was staged"
+            ) from error
         await self._run(f"staging of {len(batch)} events", self._store.stage, rows, time.time())
 
     async def maintain(self) -> None:
@@ -87,16 +107,29 @@ class LakeSink(Sink):
             await self._run("compaction", self.compact)
 
     def compact(self) -> int:
-        """Merge the small files of each partition; returns how many files were merged."""
+        """Merge the small files of each partition; returns how many files were merged.
+
+        A folder that is no partition this sink wrote (`date=garbage`), or whose files
+        DuckDB cannot read, is skipped with one warning per process, never a crash: the
+        lake may hold what other tools or an operator left there."""
         today = datetime.now(UTC).date()
         merged = 0
         for folder in sorted(self.root.glob("type=*/date=*")):
-            small = [path for path in sorted(folder.glob("*.parquet"))
-                     if path.stat().st_size < self.small_file_bytes]
-            day_over = date.fromisoformat(folder.name.removeprefix("date=")) < today
-            if len(small) >= self.compact_min_files or (day_over and len(small) >= 2):
-                self._store.compact(folder, small)
-                merged += len(small)
+            try:
+                day = date.fromisoformat(folder.name.removeprefix("date="))
+                if not folder.is_dir() or not SAFE_TYPE.match(
+                        folder.parent.name.removeprefix("type=")):
+                    raise ValueError("not a partition folder this sink writes")
+                small = [path for path in sorted(folder.glob("*.parquet"))
+                         if path.stat().st_size < self.small_file_bytes]
+                if len(small) >= self.compact_min_files or (day < today and len(small) >= 2):
+                    self._store.compact(folder, small)
+                    merged += len(small)
+            except (ValueError, duckdb.Error, OSError) as error:
+                if folder not in self._skipped:
+                    self._skipped.add(folder)
+                    logger.warning("lake compaction skips %s: %s: %s", folder,
+                                   type(error).__name__, error)
         return merged
 
     async def close(self) -> None:

@@ -45,7 +45,7 @@ INSERT INTO message_status_events (message_id, status, event_id, account, contac
     original_status, occurred_at, received_at, error_code, error_title, error_detail,
     conversation_id, pricing_category, raw)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-    $7::timestamptz[], $8::timestamptz[], $9::integer[], $10::text[], $11::text[],
+    $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::text[], $11::text[],
     $12::text[], $13::text[], $14::jsonb[])
 ON CONFLICT (message_id, status) DO NOTHING
 """
@@ -69,7 +69,7 @@ UPSERT_OUTBOUND = """
 INSERT INTO outbound_messages AS o (message_id, account, contact, status_rank, failed,
     error_code, error_title, sent_at, delivered_at, read_at, failed_at, updated_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::boolean[],
-    $6::integer[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
+    $6::bigint[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
     $11::timestamptz[], $12::timestamptz[])
 ON CONFLICT (message_id) DO UPDATE SET
     """ + ",\n    ".join(_merge_sql(column, rule) for column, rule in MERGE_RULES.items())
@@ -111,7 +111,13 @@ class PostgresSink(Sink):
         logger.info("PostgreSQL store ready (%d migrations applied now)", len(applied))
 
     async def write(self, batch: list[SinkRecord]) -> None:
-        rows = to_rows(batch)
+        try:
+            rows = to_rows(batch)
+        except (TypeError, ValueError) as error:  # orjson: an integer beyond 64 bits, ...
+            raise PoisonRecordError(
+                f"rows of {len(batch)} events failed on a value: {error}; nothing of it "
+                "was written"
+            ) from error
         statements: list[tuple[str, list[Any]]] = [
             (UPSERT_INBOUND, list(rows.inbound.values())),
             (UPSERT_STATUS, list(rows.statuses.values())),

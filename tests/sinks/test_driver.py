@@ -9,7 +9,7 @@ import asyncpg
 from sinks.postgres import PostgresSink
 from streams.events import Event, OptOutEvent
 from tests.fixtures.kafka import consume
-from tests.sinks.events import T0, optout, produce, status, text_message
+from tests.sinks.events import T0, as_json, optout, produce, status, text_message
 from tests.sinks.harness import count, running_driver, wait_until
 
 
@@ -62,10 +62,10 @@ async def test_poison_records_go_to_the_sink_dlq_and_the_rest_land(
     kafka_bootstrap: str, topic_prefix: str, database_url: str
 ) -> None:
     good = [text_message(f"ok-{n}") for n in range(30)]
-    # PostgreSQL text cannot hold NUL: this record decodes but can never be written.
-    unwritable = text_message("nul-1", body="bad\x00byte")
+    # No PostgreSQL bigint holds this code: the record decodes but can never be written.
+    unwritable = status("big-1", "failed", error_code=2**70, error_title="too big")
     undecodable = b'{"not": "an event"'
-    events = [*good[:15], unwritable, *good[15:]]
+    events: list[Event | OptOutEvent] = [*good[:15], unwritable, *good[15:]]
     await produce(kafka_bootstrap, topic_prefix, events,
                   extra=[(f"{topic_prefix}.message.text", undecodable)])
 
@@ -75,16 +75,15 @@ async def test_poison_records_go_to_the_sink_dlq_and_the_rest_land(
             "the 30 good messages")
         dead = await consume(kafka_bootstrap, [f"{topic_prefix}.sink.dlq"], expected=2)
 
-    assert await count(database_url, "SELECT count(*) FROM inbound_messages "
-                                     "WHERE message_id = 'nul-1'") == 0
+    assert await count(database_url, "SELECT count(*) FROM message_status_events") == 0
     by_reason = {dict(record.headers)["qikflow-reason"]: record for record in dead}
     assert sorted(by_reason) == [b"decode", b"write"]
     assert by_reason[b"decode"].value == undecodable
-    assert by_reason[b"write"].value == unwritable.to_json()
+    assert by_reason[b"write"].value == as_json(unwritable)
     assert by_reason[b"write"].key == unwritable.key
     headers = dict(by_reason[b"write"].headers)
     assert headers["qikflow-failed-sink"] == b"postgres"
-    assert headers["qikflow-source-topic"] == f"{topic_prefix}.message.text".encode()
+    assert headers["qikflow-source-topic"] == f"{topic_prefix}.status.failed".encode()
     assert b"SQLSTATE" in headers["qikflow-error"]
     assert len(dead) == 2
     written = driver.metrics.registry.get_sample_value(

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from sinks._lake_store import LakeStore
-from sinks.base import SinkRecord
+import duckdb
+import pytest
+
+from sinks._lake_store import STAGED_COLUMNS, LakeStore
+from sinks.base import PoisonRecordError, SinkRecord
 from sinks.lake import LakeSink
 from streams.events import Event, OptOutEvent
 from tests.sinks.events import T0, optout, status, text_message
@@ -116,3 +119,93 @@ async def test_recovery_finishes_a_recorded_rename_and_drops_unrecorded_temp_fil
     store.recover()
     store.close()
     assert [path.name for path in folder.iterdir()] == ["part-a.parquet"]
+
+
+async def test_values_the_columns_cannot_hold_are_poison_not_an_outage(tmp_path: Path) -> None:
+    sink = lake(tmp_path)
+    await sink.setup()
+    try:
+        # A code of ten digits fits (BIGINT); one beyond 64 bits is that record's problem.
+        await sink.write(records([status("big", "failed", error_code=9_999_999_999)]))
+        with pytest.raises(PoisonRecordError, match="nothing of it was staged"):
+            await sink.write(records([status("huge", "failed", error_code=2**70)]))
+        await sink.write(records([text_message("nul", body="stop\x00now")]))
+    finally:
+        await sink.close()
+    rows = duck(f"SELECT event_id, error_code, text FROM read_parquet("
+                f"'{tmp_path}/type=*/date=*/*.parquet') ORDER BY ALL") if parquet_files(
+                    tmp_path) else []
+    assert rows == []  # still staged: nothing rolled yet
+    store = LakeStore(tmp_path)
+    store.open()
+    try:
+        staged = store.db.execute(
+            "SELECT event_id, error_code, text FROM staged ORDER BY event_id").fetchall()
+    finally:
+        store.close()
+    # The lake keeps the exact text, NUL included.
+    assert staged == [("big:failed", 9_999_999_999, None), ("nul", None, "stop\x00now")]
+
+
+async def test_stray_folders_and_unreadable_files_are_skipped_not_fatal(tmp_path: Path) -> None:
+    garbage = tmp_path / "type=message.text" / "date=garbage"
+    garbage.mkdir(parents=True)
+    (garbage / "part-x.parquet").write_bytes(b"not parquet")
+    broken_day = tmp_path / "type=message.text" / "2025-03-01"
+    broken_day.mkdir()
+    corrupt = tmp_path / "type=status.read" / "date=2020-01-01"
+    corrupt.mkdir(parents=True)
+    for n in range(2):
+        (corrupt / f"part-{n}.parquet").write_bytes(b"PAR1 truncated")
+    sink = LakeSink(tmp_path, roll_bytes=NEVER_S, roll_interval_s=0, compact_min_files=2,
+                    compact_interval_s=0)
+    await sink.setup()
+    try:
+        await sink.write(records([text_message("after-1")]))
+        await sink.maintain()  # rolls, then compacts: skips what it cannot read
+        await sink.maintain()
+    finally:
+        await sink.close()
+    assert sorted(p.name for p in corrupt.iterdir()) == ["part-0.parquet", "part-1.parquet"]
+    assert [row[2] for row in visible_one(tmp_path, "message.text")] == [1]
+
+
+def visible_one(root: Path, event_type: str) -> list[tuple[str, str, int]]:
+    rows = duck(
+        f"SELECT type, CAST(date AS VARCHAR), count(*) FROM read_parquet("
+        f"'{root}/type={event_type}/date=2*/*.parquet', hive_partitioning = true) "
+        "GROUP BY ALL")
+    return [(str(kind), str(day), int(n)) for kind, day, n in rows]
+
+
+async def test_a_staging_file_of_an_earlier_version_is_widened_and_kept(tmp_path: Path) -> None:
+    staging = tmp_path / "_staging" / "lake.duckdb"
+    staging.parent.mkdir(parents=True)
+    with duckdb.connect(str(staging)) as db:
+        columns = ", ".join(f"{name} {'INTEGER' if name == 'error_code' else kind}"
+                            for name, kind in STAGED_COLUMNS.items())
+        db.execute(f"CREATE TABLE staged ({columns}, staged_s DOUBLE)")
+    sink = lake(tmp_path)
+    await sink.setup()
+    try:
+        await sink.write(records([status("big", "failed", error_code=9_999_999_999)]))
+    finally:
+        await sink.close()
+    with duckdb.connect(str(staging)) as db:
+        assert db.execute("SELECT error_code FROM staged").fetchall() == [(9_999_999_999,)]
+
+
+async def test_a_value_duckdb_refuses_is_poison_and_the_staging_file_stays_usable(
+    tmp_path: Path,
+) -> None:
+    sink = lake(tmp_path)
+    await sink.setup()
+    try:
+        row: dict[str, list[object]] = {name: [None] for name in STAGED_COLUMNS}
+        row.update(type=["status.failed"], date=[T0.date()], event_id=["e"], bytes=[1],
+                   error_code=[2**70])
+        with pytest.raises(PoisonRecordError, match="ConversionException"):
+            await sink._run("staging", sink._store.stage, row, 0.0)
+        await sink.write(records([status("next", "read")]))
+    finally:
+        await sink.close()

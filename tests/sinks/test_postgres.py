@@ -122,7 +122,8 @@ async def test_a_record_postgresql_rejects_is_poison(database_url: str) -> None:
     await sink.setup()
     try:
         with pytest.raises(PoisonRecordError, match="SQLSTATE 22"):
-            await sink.write(records([text_message("ok"), text_message("nul", body="a\x00b")]))
+            await sink.write(records([text_message("ok"),
+                                      status("huge", "failed", error_code=2**70)]))
         # The failed batch wrote nothing, not even its good record.
         connection = await asyncpg.connect(database_url)
         try:
@@ -197,3 +198,32 @@ async def test_outbound_row_does_not_depend_on_where_batches_split(database_url:
     assert (state["error_code"], state["error_title"]) == (131047, "Message undeliverable")
     assert state["status"] == "read" and state["failed"]
     assert state["delivered_at"] == T0 + timedelta(seconds=3)
+
+
+async def test_text_with_nul_is_stored_with_a_stand_in_and_the_rest_as_sent(
+    database_url: str,
+) -> None:
+    sink = PostgresSink(database_url)
+    await sink.setup()
+    nul = text_message("nul-1", body="stop\x00now")
+    nul = nul.model_copy(update={"raw": {"text": {"body": "stop\x00now"}, "\x00key": 1}})
+    try:
+        await sink.write(records([nul, text_message("after-1"),
+                                  status("big-code", "failed", error_code=9_999_999_999,
+                                         error_title="big\x00code")]))
+    finally:
+        await sink.close()
+    connection = await asyncpg.connect(database_url)
+    try:
+        row = await connection.fetchrow(
+            "SELECT text, raw->'text'->>'body' AS raw_body, content->>'body' AS body "
+            "FROM inbound_messages WHERE message_id = 'nul-1'")
+        after = await connection.fetchval("SELECT count(*) FROM inbound_messages "
+                                          "WHERE message_id = 'after-1'")
+        code = await connection.fetchrow("SELECT error_code, error_title FROM outbound_messages "
+                                         "WHERE message_id = 'big-code'")
+    finally:
+        await connection.close()
+    assert row is not None and after == 1 and code is not None
+    assert row["text"] == row["raw_body"] == row["body"] == "stop\u2400now"
+    assert (code["error_code"], code["error_title"]) == (9_999_999_999, "big\u2400code")
