@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 
 from qikflow._logging import configure_logging
+from qikflow._parent import ParentGoneError, watch_parent
 
 # Each module defines `register(subparsers)` and keeps heavy imports inside its handlers,
 # so `qikflow --help` stays fast.
@@ -43,6 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
+    try:
+        # Started by a qikflow supervisor: stop when it dies, even by SIGKILL.
+        watch_parent()
+    except ParentGoneError as error:
+        print(f"qikflow {args.command}: {error}", file=sys.stderr)
+        return 1
     handler: Handler = args.handler
     try:
         return handler(args)

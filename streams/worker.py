@@ -9,22 +9,16 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import signal
-import subprocess
 import sys
-import time
-from types import FrameType
 
 from qikflow.config import KafkaSettings
+from qikflow.supervisor import ChildSpec, Supervisor
 from streams.settings import StreamsSettings
-from streams.topics import Topics
 
 logger = logging.getLogger(__name__)
 
-RESTART_DELAY_S = 1.0
-MAX_RESTART_DELAY_S = 30.0
-STOP_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 60.0  # each worker's time to commit and leave its groups after SIGTERM
 # Allocations (minus frees) between two young-generation collections; Python's default is 700.
 GC_YOUNG_THRESHOLD = 50_000
 
@@ -34,15 +28,16 @@ def run_worker(index: int, log_level: str) -> int:
     import faust
     import mode.loop
 
-    from streams._admin import ensure_topics
+    from qikflow.kafka_admin import ensure_topics
     from streams.app import create_app
     from streams.router import RawRouter
+    from streams.topics import worker_topics
 
     kafka, settings = KafkaSettings(), StreamsSettings()
     mode.loop.use("uvloop")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(kafka, settings, Topics.from_settings(kafka)))
+    loop.run_until_complete(ensure_topics(kafka, worker_topics(kafka)))
     streams = create_app(kafka, settings, worker_index=index)
     # Stage 1 runs beside the Faust app in this process, started and stopped with it.
     router = RawRouter(streams, loop=loop)
@@ -75,68 +70,35 @@ def tune_gc() -> None:
 
 
 def supervise(workers: int, log_level: str) -> int:
-    """Run `workers` worker processes; restart any that dies; stop all on SIGTERM/SIGINT."""
-    from streams._admin import ensure_topics
+    """Run `workers` worker processes; restart any that dies; stop all on SIGTERM/SIGINT.
 
-    kafka, settings = KafkaSettings(), StreamsSettings()
-    asyncio.run(ensure_topics(kafka, settings, Topics.from_settings(kafka)))
-    supervisor = _Supervisor(workers, log_level)
-    return supervisor.run()
+    The workers stop together, each within STOP_TIMEOUT_S of the signal (then SIGKILL).
+    Returns 0 when every worker stopped cleanly, else the first worker's other status.
+    """
+    return asyncio.run(_supervise(workers, log_level))
 
 
-class _Supervisor:
-    def __init__(self, workers: int, log_level: str) -> None:
-        self._count = workers
-        self._log_level = log_level
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
-        self._delays: dict[int, float] = {}
-        self._stopping = False
+async def _supervise(workers: int, log_level: str) -> int:
+    from qikflow.kafka_admin import ensure_topics
+    from streams.topics import worker_topics
 
-    def _spawn(self, index: int) -> None:
-        command = [
-            sys.executable, "-m", "qikflow", "--log-level", self._log_level,
-            "worker", "--index", str(index),
-        ]
-        self._children[index] = subprocess.Popen(command, env=os.environ.copy())
-        logger.info("started worker %d (pid %d)", index, self._children[index].pid)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self._stopping = True
-
-    def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
-        for index in range(self._count):
-            self._spawn(index)
-        while not self._stopping:
-            time.sleep(0.2)
-            for index, child in list(self._children.items()):
-                code = child.poll()
-                if code is None or self._stopping:
-                    continue
-                delay = self._delays.get(index, RESTART_DELAY_S)
-                logger.error(
-                    "worker %d (pid %d) exited with %s; restarting in %.0f s",
-                    index, child.pid, code, delay,
-                )
-                time.sleep(delay)
-                self._delays[index] = min(delay * 2, MAX_RESTART_DELAY_S)
-                self._spawn(index)
-        return self._stop_all()
-
-    def _stop_all(self) -> int:
-        for child in self._children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        status = 0
-        for index, child in self._children.items():
-            try:
-                code = child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                logger.error("worker %d did not stop in %.0f s; killing it", index, STOP_TIMEOUT_S)
-                child.kill()
-                code = child.wait()
-            status = status or code
-        logger.info("all %d workers stopped", self._count)
-        return status
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    kafka = KafkaSettings()
+    await ensure_topics(kafka, worker_topics(kafka))
+    specs = [
+        ChildSpec(f"worker-{index}",
+                  [sys.executable, "-m", "qikflow", "--log-level", log_level,
+                   "worker", "--index", str(index)],
+                  stop_timeout_s=STOP_TIMEOUT_S)
+        for index in range(workers)
+    ]
+    # The workers write to this process's output, as one worker alone would.
+    supervisor = Supervisor(specs, log_dir=None)
+    await supervisor.start()
+    await stop.wait()
+    status = await supervisor.stop(in_order=False)
+    logger.info("all %d workers stopped", workers)
+    return status

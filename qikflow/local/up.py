@@ -21,7 +21,7 @@ from pathlib import Path
 from qikflow.config import KafkaSettings, StateSettings
 from qikflow.local._status import render, take_snapshot
 from qikflow.local.kafka import LocalKafka
-from qikflow.local.supervisor import ChildSpec, Supervisor
+from qikflow.supervisor import ChildSpec, Supervisor
 from qikflow.topics import Topics
 
 logger = logging.getLogger(__name__)

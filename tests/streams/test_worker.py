@@ -1,8 +1,10 @@
-"""`qikflow worker --workers 2`: two processes share the consumer group; SIGTERM stops both."""
+"""Tests of streams/worker.py: `qikflow worker --workers 2` shares the group, restarts, stops."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +26,7 @@ from tests.streams._worker import (
 from tests.streams.test_worker_faults import EVENTS_PATTERN
 
 
-def test_two_supervised_workers_share_the_work_and_stop_on_sigterm(
+def test_two_supervised_workers_share_the_work_restart_and_stop_on_sigterm(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     topics = Topics(topic_prefix)
@@ -39,14 +41,19 @@ def test_two_supervised_workers_share_the_work_and_stop_on_sigterm(
     # The children log to the supervisor's output; their metrics ports are base and base+1.
     workers = [WorkerProcess(i, supervisor, log, cluster.base_port + i) for i in range(2)]
     try:
-        deadline = time.monotonic() + READY_S
-        while log.read_bytes().count(b"Worker ready") < 2:
-            assert supervisor.poll() is None, log.read_text(errors="replace")[-3000:]
-            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
-            time.sleep(0.3)
+        wait_for_log(supervisor, log, b"Worker ready", 2)
         asyncio.run(send_raw(kafka_bootstrap, topics.raw, bodies))
         records = read(kafka_bootstrap, EVENTS_PATTERN.format(topic_prefix), len(expected))
         counters = [worker.metrics() for worker in workers]
+        # A worker that dies is started again (after the default 1 s).
+        started = re.search(rb"started worker-1 \(pid (\d+)\)", log.read_bytes())
+        assert started is not None, log.read_text(errors="replace")[-3000:]
+        os.kill(int(started.group(1)), signal.SIGKILL)
+        wait_for_log(supervisor, log, b"started worker-1 (pid", 2)
+        deadline = time.monotonic() + READY_S
+        while not workers[1].metrics():  # the new worker-1 serves its metrics once started
+            assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.3)
     finally:
         if supervisor.poll() is None:
             supervisor.send_signal(signal.SIGTERM)
@@ -58,4 +65,15 @@ def test_two_supervised_workers_share_the_work_and_stop_on_sigterm(
     assert all(n > 0 for n in raw_read), raw_read
     assert sum(routed_total(c) for c in counters) >= len(expected)
     assert code == 0, log.read_text(errors="replace")[-3000:]
-    assert log.read_text(errors="replace").count("all 2 workers stopped") == 1
+    text = log.read_text(errors="replace")
+    assert f"worker-1 (pid {int(started.group(1))}) exited with code -9; restarting in 1.0s " \
+        "(restart #1)" in text
+    assert text.count("all 2 workers stopped") == 1
+
+
+def wait_for_log(process: subprocess.Popen[bytes], log: Path, line: bytes, count: int) -> None:
+    deadline = time.monotonic() + READY_S
+    while log.read_bytes().count(line) < count:
+        assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+        time.sleep(0.3)
