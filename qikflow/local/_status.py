@@ -12,6 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from qikflow.config import KafkaSettings
+from qikflow.topics import Topics
+from streams.topics import event_topics
 
 logger = logging.getLogger(__name__)
 
@@ -61,17 +63,44 @@ async def _kafka_counts(kafka: KafkaSettings, groups: list[str], snapshot: Snaps
         partitions = [TopicPartition(topic["topic"], partition["partition"])
                       for topic in described for partition in topic["partitions"]]
         ends = await consumer.end_offsets(partitions) if partitions else {}
+        starts = await consumer.beginning_offsets(partitions) if partitions else {}
         for tp, end in ends.items():
             snapshot.topics[tp.topic] = snapshot.topics.get(tp.topic, 0) + end
+        inputs = group_inputs(Topics.from_settings(kafka))
         for group in groups:
-            committed = await admin.list_consumer_group_offsets(group)
-            snapshot.lag[group] = sum(
-                max(0, ends.get(tp, 0) - meta.offset) for tp, meta in committed.items()
-                if meta.offset >= 0
-            )
+            committed = {tp: meta.offset for tp, meta in
+                         (await admin.list_consumer_group_offsets(group)).items()}
+            snapshot.lag[group] = lag(ends, starts, committed, inputs.get(group, set()))
     finally:
         await admin.close()
         await consumer.stop()
+
+
+def group_inputs(topics: Topics) -> dict[str, set[str]]:
+    """The topics each group of the pipeline reads (the agents' inputs aside)."""
+    events = {*event_topics(topics), topics.optout}
+    return {
+        topics.router_group: {topics.raw},
+        topics.streams_group: {topics.keyed},
+        topics.sink_group("postgres"): events,
+        topics.sink_group("lake"): events,
+    }
+
+
+def lag(ends: dict[TopicPartition, int], starts: dict[TopicPartition, int],
+        committed: dict[TopicPartition, int], inputs: set[str]) -> int:
+    """Records a group has still to read: from its committed offset, or from the start of
+    the log where it has committed none yet (a group that never committed is behind by
+    everything, not by nothing)."""
+    behind = 0
+    for tp, end in ends.items():
+        offset = committed.get(tp, -1)
+        if offset < 0:
+            if tp.topic not in inputs:
+                continue
+            offset = starts.get(tp, 0)
+        behind += max(0, end - offset)
+    return behind
 
 
 async def _row_counts(database_url: str) -> dict[str, int]:
