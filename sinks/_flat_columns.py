@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import overload
 
 from streams.events import (
@@ -43,12 +43,27 @@ def message_fields(content: Content) -> MessageFields:
     return MessageFields()
 
 
+FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LAST_INSTANT = datetime.max.replace(tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
 @overload
 def utc(value: datetime) -> datetime: ...
 @overload
 def utc(value: None) -> None: ...
 def utc(value: datetime | None) -> datetime | None:
-    """The contract says UTC; a naive time is read as UTC rather than as local time."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+    """The time in UTC (the contract says UTC; a naive time is read as UTC, not local time).
+
+    asyncpg sends the first and the last instant Python can hold as PostgreSQL's -infinity
+    and infinity; a provider that sends year 1 (or 9999) means neither, so those two
+    instants move one microsecond inward. The exact value stays in `raw`."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if value <= FIRST_INSTANT:
+        return FIRST_INSTANT + ONE_MICROSECOND
+    if value >= LAST_INSTANT:
+        return LAST_INSTANT - ONE_MICROSECOND
+    return value

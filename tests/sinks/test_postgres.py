@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -227,3 +227,24 @@ async def test_text_with_nul_is_stored_with_a_stand_in_and_the_rest_as_sent(
     assert row is not None and after == 1 and code is not None
     assert row["text"] == row["raw_body"] == row["body"] == "stop\u2400now"
     assert (code["error_code"], code["error_title"]) == (9_999_999_999, "big\u2400code")
+
+
+async def test_year_one_and_year_9999_are_times_not_infinities(database_url: str) -> None:
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    sink = PostgresSink(database_url)
+    await sink.setup()
+    try:
+        await sink.write(records([text_message("y1", at=first, received_at=T0),
+                                  text_message("y9999", at=last, received_at=T0)]))
+    finally:
+        await sink.close()
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch("SELECT message_id, occurred_at::text AS at, "
+                                      "isfinite(occurred_at) AS finite FROM inbound_messages "
+                                      "ORDER BY message_id")
+    finally:
+        await connection.close()
+    assert [(r["message_id"], r["finite"]) for r in rows] == [("y1", True), ("y9999", True)]
+    assert rows[0]["at"].startswith("0001-01-01 00:00:00.000001")
+    assert rows[1]["at"].startswith("9999-12-31 23:59:59.999998")
