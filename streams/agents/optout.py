@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from streams.agents import Emit, event_agent
 from streams.events import Event, OptOutEvent, TextContent
 from streams.headers import EVENT_ID, EVENT_TYPE
-from streams.optout import detect_optout
+from streams.stop_phrases import detect_optout
 
 if TYPE_CHECKING:
     from qikflow.topics import Topics

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 import orjson
 
 from streams.parsers import meta, qikchat
-from streams.parsers._fields import shown
 from streams.parsers._outcome import Outcome, Parsed, Undecodable, Unrecognised
+from streams.parsers.json_fields import shown
 
 if TYPE_CHECKING:
     from ingest.record import RawRecord

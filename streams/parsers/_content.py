@@ -25,7 +25,7 @@ from streams.events import (
     TextContent,
     UnknownMessageContent,
 )
-from streams.parsers._fields import (
+from streams.parsers.json_fields import (
     JSONObject,
     array,
     first_obj,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from streams.events import SCHEMA_VERSION, Content, Event
-from streams.parsers._fields import JSONObject, received_at
+from streams.parsers.json_fields import JSONObject, received_at
 
 if TYPE_CHECKING:
     from datetime import datetime

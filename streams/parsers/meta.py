@@ -18,7 +18,8 @@ from streams.parsers._content import (
     status_event_id,
     status_name,
 )
-from streams.parsers._fields import (
+from streams.parsers._outcome import Origin, Parsed, Unrecognised
+from streams.parsers.json_fields import (
     JSONObject,
     array,
     e164,
@@ -27,7 +28,6 @@ from streams.parsers._fields import (
     text,
     timestamp,
 )
-from streams.parsers._outcome import Origin, Parsed, Unrecognised
 
 if TYPE_CHECKING:
     from ingest.record import RawRecord

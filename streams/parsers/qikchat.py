@@ -22,7 +22,8 @@ from streams.parsers._content import (
     status_event_id,
     status_name,
 )
-from streams.parsers._fields import (
+from streams.parsers._outcome import Origin, Parsed, Unrecognised
+from streams.parsers.json_fields import (
     JSONObject,
     e164,
     first_obj,
@@ -32,7 +33,6 @@ from streams.parsers._fields import (
     text,
     timestamp,
 )
-from streams.parsers._outcome import Origin, Parsed, Unrecognised
 
 if TYPE_CHECKING:
     from ingest.record import RawRecord

@@ -12,7 +12,7 @@ from ingest.record import RawRecord
 from qikflow.simulate.generator import TrafficGenerator, generate
 from qikflow.simulate.plan import GroundTruth, OutboundState, PlannedWebhook
 from streams.events import MESSAGE_TYPES, TextContent
-from streams.optout import detect_optout
+from streams.stop_phrases import detect_optout
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 
 Plan = tuple[list[PlannedWebhook], GroundTruth]

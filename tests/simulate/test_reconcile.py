@@ -19,7 +19,7 @@ from qikflow.simulate.sender import SendReport, SendResult
 from sinks.base import SinkRecord
 from sinks.postgres import PostgresSink
 from streams.events import Event, OptOutEvent, TextContent
-from streams.optout import detect_optout
+from streams.stop_phrases import detect_optout
 from streams.parsers import Parsed, Unrecognised, parse_raw
 
 REFUSED = {3, 40}  # webhooks that got 503: nothing of theirs is expected downstream

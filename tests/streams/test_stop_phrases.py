@@ -1,4 +1,4 @@
-"""Opt-out detection: the whole message must be the request, in English, Hinglish or Hindi."""
+"""The stop phrases: the whole message must be the request, in English, Hinglish or Hindi."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.optout import detect_optout
+from streams.stop_phrases import detect_optout
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Field helpers: numbers to E.164, timestamps to aware UTC, never an exception."""
+"""JSON field readers: numbers to E.164, timestamps to aware UTC, never an exception."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from streams.parsers._fields import e164, integer, number, received_at, timestamp
+from streams.parsers.json_fields import e164, integer, number, received_at, timestamp
 from tests.streams.fixtures.strategies import json_values
 
 

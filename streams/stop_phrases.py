@@ -1,4 +1,6 @@
-"""Opt-out detection: does an incoming text ask the business to stop messaging?
+"""The stop phrases: does an incoming text ask the business to stop messaging?
+
+The opt-out agent (`streams/agents/optout.py`) emits a `contact.optout` event when it does.
 
 The rule is conservative, because a false opt-out silences a customer who wanted help,
 while a missed one costs them a second "STOP":

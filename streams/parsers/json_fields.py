@@ -1,4 +1,5 @@
-"""Field helpers shared by the format parsers: safe getters, E.164 numbers, timestamps.
+"""Readers of provider JSON fields, shared by the format parsers: safe getters, E.164
+numbers, timestamps.
 
 Every helper takes whatever the provider sent (any JSON value) and returns a clean value or
 None. None of them raises: a malformed field must cost the field, never the event.
