@@ -18,30 +18,40 @@ Bundle format, version 1 (all integers big-endian, unsigned):
 The headers are the ingest headers of the raw record; `qikflow-event-id` and
 `qikflow-event-type` are added back from the id and type when a bundle is read. A record
 without the magic is read as version 0: one event JSON, id and type in its headers (what
-the router wrote before bundles, and what replaying a dedup dead letter produces).
+the router wrote before bundles, and what replaying a dedup dead letter produces). A record
+with the magic's first three bytes and another version byte is an error: no worker that
+reads it should guess.
 """
 
 from __future__ import annotations
 
 import functools
 import struct
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple, Protocol
 
 from aiokafka.partitioner import murmur2
 
 from streams import headers as names
 from streams.headers import Headers, header, headers_of
 
-if TYPE_CHECKING:
-    from faust.types import Message
-
 MAGIC = b"qkb\x01"
+VERSIONS = (0, 1)  # the versions `read_keyed` reads
 _ENTRY = struct.Struct(">HHHHI")
 _HEADER = struct.Struct(">HI")
 
 
 class KeyedBundleError(ValueError):
-    """A keyed record that is neither a bundle nor a single event with id and type headers."""
+    """A keyed record that is neither a bundle nor a single event with id and type headers,
+    or an event too big for the bundle format."""
+
+
+class KeyedRecord(Protocol):
+    """A consumed keyed record: a Faust `Message` or an aiokafka `ConsumerRecord`."""
+
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 class KeyedEvent(NamedTuple):
@@ -67,41 +77,50 @@ def partition_for(key: bytes, partitions: int) -> int:
 class BundleWriter:
     """Accumulates the events of one bundle; `value()` is the record to send."""
 
-    __slots__ = ("_parts", "count", "size")
+    __slots__ = ("_parts", "size")
 
     def __init__(self) -> None:
         self._parts: list[bytes] = [MAGIC]
         self.size = len(MAGIC)
-        self.count = 0
 
     def add(
         self, event_id: str, event_type: str, key: bytes, value: bytes, headers: Headers
     ) -> None:
+        """Append one event; one whose id, type, key or a header name is longer than 65535
+        bytes (or a value or header value longer than 4 GiB) is a KeyedBundleError, and
+        leaves the bundle as it was."""
         encoded_id, encoded_type = event_id.encode(), event_type.encode()
         parts = self._parts
-        parts.append(
-            _ENTRY.pack(len(encoded_id), len(encoded_type), len(key), len(headers), len(value))
-        )
-        parts += (encoded_id, encoded_type, key)
-        size = _ENTRY.size + len(encoded_id) + len(encoded_type) + len(key) + len(value)
-        for name, header_value in headers:
-            encoded_name = name.encode()
-            parts += (_HEADER.pack(len(encoded_name), len(header_value)), encoded_name,
-                      header_value)
-            size += _HEADER.size + len(encoded_name) + len(header_value)
+        before = len(parts)
+        try:
+            parts.append(
+                _ENTRY.pack(len(encoded_id), len(encoded_type), len(key), len(headers),
+                            len(value))
+            )
+            parts += (encoded_id, encoded_type, key)
+            size = _ENTRY.size + len(encoded_id) + len(encoded_type) + len(key) + len(value)
+            for name, header_value in headers:
+                encoded_name = name.encode()
+                parts += (_HEADER.pack(len(encoded_name), len(header_value)), encoded_name,
+                          header_value)
+                size += _HEADER.size + len(encoded_name) + len(header_value)
+        except struct.error as exc:
+            del parts[before:]
+            raise KeyedBundleError(
+                f"event {event_id[:60]!r} does not fit the bundle format: {exc}"
+            ) from exc
         parts.append(value)
         self.size += size
-        self.count += 1
 
     def value(self) -> bytes:
         return b"".join(self._parts)
 
 
-def read_keyed(message: Message) -> list[KeyedEvent]:
+def read_keyed(message: KeyedRecord) -> list[KeyedEvent]:
     """The events of one keyed record, in the order the router wrote them."""
     value = message.value or b""
     if not value.startswith(MAGIC):
-        return [_single(message)]
+        return [_single(message, value)]
     events: list[KeyedEvent] = []
     view = memoryview(value)
     position, end = len(MAGIC), len(value)
@@ -137,10 +156,16 @@ def read_keyed(message: Message) -> list[KeyedEvent]:
     return events
 
 
-def _single(message: Message) -> KeyedEvent:
+def _single(message: KeyedRecord, value: bytes) -> KeyedEvent:
+    """Version 0: one event JSON, its id and type in the record's headers."""
+    if value[:3] == MAGIC[:3] and len(value) > 3:
+        raise KeyedBundleError(
+            f"keyed bundle version {value[3]} is unknown; this worker reads versions "
+            f"{', '.join(map(str, VERSIONS))}"
+        )
     headers = headers_of(message)
     event_id = header(headers, names.EVENT_ID)
     event_type = header(headers, names.EVENT_TYPE)
     if not event_id or not event_type:
         raise KeyedBundleError("keyed record is no bundle and has no event id or type header")
-    return KeyedEvent(event_id, event_type, message.key, message.value or b"", headers)
+    return KeyedEvent(event_id, event_type, message.key, value, headers)
