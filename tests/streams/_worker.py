@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from tests.fixtures.kafka import consume
 
 REPO = Path(__file__).resolve().parents[2]
 READY_S = 120.0
+# The per-type topics of one prefix, for `read` (format with the prefix).
+EVENTS_PATTERN = r"^{}\.(message|status)\..*"
 # Fewer partitions than production: each test prefix creates ~25 topics on a shared broker.
 TEST_PARTITIONS = 3
 CUSTOMER = "+919876543210"
@@ -179,6 +182,12 @@ def read(bootstrap: str, pattern: str, expected: int, timeout_s: float = 90.0
     return asyncio.run(
         consume(bootstrap, pattern=pattern, expected=expected, timeout_s=timeout_s, settle_s=2.0)
     )
+
+
+def routed_ids(bootstrap: str, prefix: str, expected: int) -> Counter[str]:
+    """How often each event id appears on the per-type topics of `prefix`."""
+    records = read(bootstrap, EVENTS_PATTERN.format(prefix), expected, timeout_s=150)
+    return Counter(event_id(r) for r in records)
 
 
 def header(record: ConsumerRecord, name: str) -> str | None:

@@ -1,8 +1,9 @@
-"""One real worker run shared by the routing, dedup, dead-letter, opt-out and contract tests.
+"""Real worker runs shared by the tests of the router, dedup, the agents and the schemas.
 
-Starting a worker takes seconds, so the tests that only look at what it wrote share one
-run over one corpus: every parser fixture, bodies that are no event, copies of one event,
-an opt-out and a near miss, and a text the test-only failing agent raises on.
+Starting a worker takes seconds, so the tests that only look at what it wrote share a run:
+`routing_run` goes over one corpus (every parser fixture, bodies that are no event, copies
+of one event, an opt-out and a near miss, and a text the test-only failing agent raises
+on); `refused_run` writes records the broker refuses to take.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 from aiokafka import ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from qikflow.topics import Topics
+from streams import headers as names
 from streams.agents.optout import optout_event
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 from tests.streams import fixtures
 from tests.streams._worker import (
+    TEST_PARTITIONS,
     WorkerCluster,
+    header,
     raw_record,
     read,
     send_raw,
@@ -37,6 +43,11 @@ DUPLICATE_STATUS = status_body("OUTDUP1", "delivered")
 NEAR_MISS = text_body("wamid.NEAR1", "stop by tomorrow")
 BOOM = text_body("wamid.BOOM1", "this one goes boom")
 AFTER_BOOM = text_body("wamid.AFTER1", "STOP please")
+# The broker refuses records above SMALL_TOPIC_BYTES on the topics of BIG_UNKNOWN and BIG_TEXT.
+SMALL_TOPIC_BYTES = 1024
+BIG_UNKNOWN = orjson.dumps({"hello": "x" * 3000})
+BIG_TEXT = text_body("wamid.BIG1", "y" * 3000)
+SMALL_STATUS = status_body("OUTSMALL1", "delivered")
 
 
 @dataclass
@@ -100,3 +111,52 @@ def routing_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
                          unknown_records, dlq, optout, worker.metrics())
     finally:
         cluster.stop_all()
+
+
+@dataclass
+class RefusedRun:
+    """What a worker wrote when the broker refused its big `unknown` and `message.text`
+    records (MessageSizeTooLarge, not retriable): a real refusal, no fault injected."""
+
+    topics: Topics
+    dlq: list[ConsumerRecord]
+    routed: list[ConsumerRecord]
+    went_on: bool  # the worker was still running once it had written all of that
+
+    def dead_letter(self, agent: str) -> ConsumerRecord:
+        """The one dead letter `agent` sent."""
+        sent = [r for r in self.dlq if header(r, names.FAILED_AGENT) == agent]
+        assert len(sent) == 1, [r.headers for r in self.dlq]
+        return sent[0]
+
+
+async def create_small_topics(bootstrap: str, topics: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([
+            NewTopic(name, TEST_PARTITIONS, 1,
+                     topic_configs={"max.message.bytes": str(SMALL_TOPIC_BYTES)})
+            for name in topics
+        ])
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def refused_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> RefusedRun:
+    """The router's output to `unknown` and dedup's to `message.text` are refused; the
+    status is not. The worker is stopped and its topics deleted before the tests look."""
+    topics = Topics(f"t{uuid.uuid4().hex[:10]}")
+    cluster = WorkerCluster(kafka_bootstrap, topics.prefix, tmp_path_factory.mktemp("refused"))
+    try:
+        asyncio.run(create_small_topics(kafka_bootstrap,
+                                        [topics.unknown, topics.event("message.text")]))
+        worker = cluster.start()
+        asyncio.run(send_raw(kafka_bootstrap, topics.raw, [BIG_UNKNOWN, BIG_TEXT, SMALL_STATUS]))
+        dlq = read(kafka_bootstrap, rf"^{topics.prefix}\.dlq$", 2)
+        routed = read(kafka_bootstrap, rf"^{topics.prefix}\.status\..*", 1)
+        went_on = worker.process.poll() is None
+    finally:
+        cluster.stop_all()
+    return RefusedRun(topics, dlq, routed, went_on)

@@ -1,24 +1,26 @@
-"""Routing through a real worker: every outcome of parse_raw lands in its topic, once."""
+"""The router (stage 1) through a real worker: every outcome of parse_raw lands in its
+topic, refused outputs dead-letter their raw record, and workers share the raw partitions."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-
-import orjson
+from pathlib import Path
 
 from ingest.record import RECEIPT_ID
+from qikflow.topics import Topics
 from streams import headers as names
 from streams.events import Event
-from tests.streams._worker import event_id, header
-from tests.streams.conftest import (
-    AFTER_BOOM,
-    DUPLICATE_STATUS,
-    DUPLICATE_TEXT,
-    JSON_ARRAY,
-    NEAR_MISS,
-    NOT_JSON,
-    RoutingRun,
+from tests.streams._worker import (
+    WorkerCluster,
+    event_id,
+    header,
+    routed_ids,
+    send_raw,
+    traffic,
+    uncommitted,
 )
+from tests.streams.conftest import BIG_UNKNOWN, JSON_ARRAY, NOT_JSON, RefusedRun, RoutingRun
 
 
 def test_every_event_lands_in_the_topic_of_its_type(routing_run: RoutingRun) -> None:
@@ -48,17 +50,6 @@ def test_routed_records_carry_ingest_and_event_headers(routing_run: RoutingRun) 
         assert header(record, RECEIPT_ID) in event.receipt_ids
 
 
-def test_copies_of_one_event_are_routed_once_and_counted(routing_run: RoutingRun) -> None:
-    counts = Counter(event_id(r) for r in routing_run.events)
-    assert counts["wamid.DUP1"] == 1
-    assert counts["OUTDUP1:delivered"] == 1
-    # Each was sent twice with different receipt ids; the second copy of each is dropped.
-    assert routing_run.bodies.count(DUPLICATE_TEXT) == 2
-    assert routing_run.bodies.count(DUPLICATE_STATUS) == 2
-    assert routing_run.metrics["qikflow_streams_deduplicated_events_total"] >= 2
-    assert [eid for eid, n in counts.items() if n > 1] == []
-
-
 def test_json_that_is_no_event_goes_to_unknown_with_a_reason(routing_run: RoutingRun) -> None:
     assert sorted(r.value for r in routing_run.unknown) == sorted(routing_run.expected_unknown)
     for record in routing_run.unknown:
@@ -79,25 +70,51 @@ def test_bodies_that_are_not_json_objects_go_to_the_dlq_unchanged(
         assert header(record, names.SOURCE_TOPIC) == routing_run.topics.raw
 
 
-def test_an_agent_that_raises_dead_letters_the_event_and_the_worker_goes_on(
-    routing_run: RoutingRun,
+def test_a_raw_record_whose_output_the_broker_refuses_is_dead_lettered(
+    refused_run: RefusedRun,
 ) -> None:
-    failed = [r for r in routing_run.dlq if header(r, names.FAILED_AGENT) == "failing"]
-    assert len(failed) == 1
-    record = failed[0]
-    assert "BoomError: boom in wamid.BOOM1" in (header(record, names.ERROR) or "")
-    assert Event.from_json(record.value).event_id == "wamid.BOOM1"  # the event, unchanged
-    assert header(record, names.SOURCE_TOPIC) == routing_run.topics.event("message.text")
-    assert routing_run.metrics['qikflow_streams_agent_failures_total{agent="failing"}'] == 1
-    # Events after the failure are still routed, and the opt-out agent still ran on them.
-    assert "wamid.AFTER1" in {event_id(r) for r in routing_run.events}
-    assert "optout:wamid.AFTER1" in {orjson.loads(r.value)["event_id"] for r in routing_run.optout}
-    assert AFTER_BOOM in routing_run.bodies
+    record = refused_run.dead_letter(names.ROUTER)
+    # The raw body, byte for byte, with why and where.
+    assert record.value == BIG_UNKNOWN
+    assert header(record, names.REASON) == "undeliverable"
+    # The error is the client's last one: MessageSizeTooLarge, or NotLeaderForPartition
+    # when a busy broker had no leader for the new topic before the producer gave up.
+    assert header(record, names.ERROR)
+    assert header(record, names.SOURCE_TOPIC) == refused_run.topics.raw
+    # The worker goes on, and routes what the broker accepts as usual.
+    assert refused_run.went_on
+    assert [event_id(r) for r in refused_run.routed] == ["OUTSMALL1:delivered"]
 
 
-def test_opt_outs_are_emitted_for_stop_texts_only(routing_run: RoutingRun) -> None:
-    emitted = {orjson.loads(r.value)["event_id"] for r in routing_run.optout}
-    assert emitted == routing_run.expected_optouts
-    assert "optout:wamid.STOP1" in emitted
-    assert "optout:wamid.NEAR1" not in emitted
-    assert NEAR_MISS in routing_run.bodies
+def test_two_workers_split_the_partitions_and_a_rebalance_loses_nothing(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = Topics(topic_prefix)
+    cluster = WorkerCluster(kafka_bootstrap, topic_prefix, tmp_path)
+    before, expected_before = traffic(2000, "before")
+    after, expected_after = traffic(2000, "after")
+    try:
+        first = cluster.start(0)
+        second = cluster.start(1)
+        asyncio.run(send_raw(kafka_bootstrap, topics.raw, before))
+        seen_before = routed_ids(kafka_bootstrap, topic_prefix, len(expected_before))
+        raw_read = [w.metrics()["qikflow_streams_raw_records_total"] for w in (first, second)]
+        # Both workers read raw partitions, and copies that sat in partitions of different
+        # workers still met in one dedup partition: every event exactly once.
+        assert all(n > 0 for n in raw_read), raw_read
+        assert sum(raw_read) >= len(before)
+        assert seen_before == Counter(expected_before)
+
+        assert second.stop() == 0  # leaves the group: its partitions move to the first
+        asyncio.run(send_raw(kafka_bootstrap, topics.raw, after))
+        seen = routed_ids(kafka_bootstrap, topic_prefix, len(expected_before | expected_after))
+        # A graceful stop commits everything it routed: the next start repeats nothing.
+        assert first.stop() == 0
+        assert asyncio.run(uncommitted(kafka_bootstrap, topics.router_group, topics.raw)) == 0
+        assert asyncio.run(uncommitted(kafka_bootstrap, topics.streams_group, topics.keyed)) == 0
+    finally:
+        cluster.stop_all()
+    missing = (expected_before | expected_after) - set(seen)
+    assert not missing, f"{len(missing)} events lost, e.g. {sorted(missing)[:5]}"
+    # The copies sent after the rebalance are dropped by the table the first worker took over.
+    assert {eid: n for eid, n in seen.items() if eid in expected_after and n > 1} == {}

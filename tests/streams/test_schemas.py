@@ -1,14 +1,18 @@
-"""The checked-in JSON Schemas match the models, and every parsed event validates."""
+"""The checked-in JSON Schemas match the models, every parsed event validates, and so does
+every event a real worker publishes, read as another service would read it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +20,7 @@ from ingest.record import RawRecord
 from streams.events import Event, OptOutEvent, event_types
 from streams.parsers import Parsed, parse_raw
 from streams.schemas import all_schemas, write_schemas
+from tests.streams.conftest import RoutingRun
 from tests.streams.fixtures import names, parse
 from tests.streams.fixtures.strategies import mutated_fixtures, webhook_bodies
 
@@ -103,3 +108,49 @@ def _events(name: str) -> list[Event]:
     outcome = parse(name)
     assert isinstance(outcome, Parsed)
     return outcome.events
+
+
+async def subscribe_and_read(bootstrap: str, pattern: str, expected: int) -> list[ConsumerRecord]:
+    """What another service would do: its own group, a pattern, from the beginning."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=f"contract-test-{time.monotonic_ns()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        metadata_max_age_ms=1000,
+    )
+    await consumer.start()
+    consumer.subscribe(pattern=pattern)
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + 90
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def test_every_event_a_worker_publishes_matches_its_schema(
+    routing_run: RoutingRun, kafka_bootstrap: str
+) -> None:
+    prefix = routing_run.topics.prefix
+    pattern = rf"^{prefix}\.(message|status)\..*"
+    records = asyncio.run(
+        subscribe_and_read(kafka_bootstrap, pattern, len(routing_run.expected_events))
+    )
+    assert len(records) >= len(routing_run.expected_events)
+    validated = set()
+    for record in records:
+        event_type = record.topic.removeprefix(f"{prefix}.")
+        jsonschema.validate(json.loads(record.value), _schema(event_type))
+        validated.add(event_type)
+    assert validated == set(routing_run.expected_events.values())
+
+
+def test_every_optout_a_worker_publishes_matches_its_schema(routing_run: RoutingRun) -> None:
+    assert routing_run.optout
+    for record in routing_run.optout:
+        jsonschema.validate(json.loads(record.value), _schema("contact.optout"))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from qikflow.topics import Topics
 from tests.streams._worker import (
+    EVENTS_PATTERN,
     READY_S,
     REPO,
     WorkerCluster,
@@ -23,7 +24,6 @@ from tests.streams._worker import (
     send_raw,
     traffic,
 )
-from tests.streams.test_worker_faults import EVENTS_PATTERN
 
 
 def test_two_supervised_workers_share_the_work_restart_and_stop_on_sigterm(

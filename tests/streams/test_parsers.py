@@ -1,4 +1,5 @@
-"""parse_raw: format dispatch, and properties over any bytes and any JSON."""
+"""parse_raw (`streams/parsers/__init__.py`): format dispatch, and properties over any bytes
+and any JSON."""
 
 from __future__ import annotations
 

@@ -8,13 +8,6 @@ import orjson
 import pytest
 
 from streams.events import (
-    ButtonContent,
-    ContactsContent,
-    InteractiveContent,
-    LocationContent,
-    MediaContent,
-    OrderContent,
-    ReactionContent,
     StatusContent,
     TextContent,
     UnknownMessageContent,
@@ -47,78 +40,6 @@ def test_text_message_fills_every_common_field() -> None:
     assert text.account == ACCOUNT
     body = orjson.loads((DIRECTORY / "qikchat-in-text.json").read_bytes())
     assert text.raw == body["payload"]["message"]
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("qikchat-in-image", MediaContent(
-            url="https://media.example.invalid/m/1/photo.jpg", mime_type="image/jpeg",
-            caption="damaged box", sha256="abc123")),
-        ("qikchat-in-video", MediaContent(
-            url="https://media.example.invalid/m/2/clip.mp4", mime_type="video/mp4")),
-        ("qikchat-in-audio", MediaContent(
-            url="https://media.example.invalid/m/3/voice.ogg",
-            mime_type="audio/ogg; codecs=opus")),
-        ("qikchat-in-document", MediaContent(
-            url="https://media.example.invalid/m/4/invoice.pdf", mime_type="application/pdf",
-            filename="invoice-4411.pdf", caption="my invoice")),
-        ("qikchat-in-sticker", MediaContent(
-            url="https://media.example.invalid/m/5/s.webp", mime_type="image/webp")),
-    ],
-)
-def test_media_messages(name: str, expected: MediaContent) -> None:
-    media = event(name)
-    assert media.type == "message." + name.removeprefix("qikchat-in-")
-    assert media.content == expected
-
-
-def test_location_accepts_numeric_strings() -> None:
-    location = event("qikchat-in-location")
-    assert location.type == "message.location"
-    assert location.content == LocationContent(
-        latitude=12.9716, longitude=77.5946, name="Home", address="MG Road, Bengaluru")
-
-
-def test_contacts_keep_the_cards_as_sent() -> None:
-    contacts = event("qikchat-in-contacts")
-    assert contacts.type == "message.contacts"
-    assert isinstance(contacts.content, ContactsContent)
-    assert contacts.content.contacts[0]["name"]["formatted_name"] == "Ravi K"
-    assert contacts.contact_number == "+919876543210"  # the customer, not the card
-
-
-def test_interactive_replies() -> None:
-    assert event("qikchat-in-interactive-button").content == InteractiveContent(
-        reply_type="button_reply", reply_id="track_order", title="Track order")
-    assert event("qikchat-in-interactive-list").content == InteractiveContent(
-        reply_type="list_reply", reply_id="size_m", title="Medium", description="Chest 38-40 in")
-
-
-def test_button_reaction_order() -> None:
-    assert event("qikchat-in-button").content == ButtonContent(
-        payload="CONFIRM_COD", text="Yes, confirm")
-    reaction = event("qikchat-in-reaction")
-    assert reaction.type == "message.reaction"
-    assert reaction.content == ReactionContent(emoji="👍", reacted_message_id="wamid.OUT42")
-    order = event("qikchat-in-order")
-    assert isinstance(order.content, OrderContent)
-    assert order.content.catalog_id == "cat-77"
-    assert order.content.text == "please deliver fast"
-    assert [item["product_retailer_id"] for item in order.content.items] == ["sku-1", "sku-2"]
-
-
-def test_unknown_type_keeps_the_type_it_claimed() -> None:
-    unknown = event("qikchat-in-unknown-type")
-    assert unknown.type == "message.unknown"
-    assert unknown.content == UnknownMessageContent(original_type="unsupported")
-    assert unknown.raw["errors"][0]["code"] == 131051
-
-
-def test_text_without_a_body_is_unknown_not_empty() -> None:
-    no_body = event("qikchat-in-text-no-body")
-    assert no_body.type == "message.unknown"
-    assert no_body.content == UnknownMessageContent(original_type="text")
 
 
 def test_extra_fields_epoch_timestamp_and_loose_numbers() -> None:

@@ -1,4 +1,8 @@
-"""The opt-out agent: texts that mean "stop" emit a contact.optout event; near misses do not."""
+"""The opt-out agent: texts that mean "stop" emit a contact.optout event; near misses do not.
+
+Which texts mean "stop" is `streams/stop_phrases.py`'s call (tests/streams/test_stop_phrases.py);
+this is what the agent makes of it.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,12 @@ import orjson
 import pytest
 
 from qikflow.topics import Topics
-from streams.agents import agent_modules
 from streams.agents.optout import emit_optout, optout_event
 from streams.events import Event, OptOutEvent
 from streams.headers import EVENT_ID
 from streams.parsers import Parsed, parse_raw
 from tests.streams._worker import raw_record, status_body, text_body
+from tests.streams.conftest import NEAR_MISS, RoutingRun
 
 TOPICS = Topics("qikchat")
 
@@ -63,6 +67,10 @@ def test_the_same_message_always_gives_the_same_optout_id() -> None:
     assert orjson.loads(first.to_json())["event_id"] == again.event_id == "optout:wamid.SAME"
 
 
-def test_agent_modules_are_discovered_without_registration() -> None:
-    assert "streams.agents.optout" in agent_modules()
-    assert agent_modules(["tests.streams.failing_agent"])[-1] == "tests.streams.failing_agent"
+
+def test_a_worker_emits_opt_outs_for_stop_texts_only(routing_run: RoutingRun) -> None:
+    emitted = {orjson.loads(r.value)["event_id"] for r in routing_run.optout}
+    assert emitted == routing_run.expected_optouts
+    assert "optout:wamid.STOP1" in emitted
+    assert "optout:wamid.NEAR1" not in emitted
+    assert NEAR_MISS in routing_run.bodies
