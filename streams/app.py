@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import TYPE_CHECKING, Any
 
 import faust
@@ -18,8 +17,6 @@ from streams.settings import StreamsSettings
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
-
-logger = logging.getLogger(__name__)
 
 
 def create_app(
