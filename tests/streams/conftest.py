@@ -2,8 +2,9 @@
 
 Starting a worker takes seconds, so the tests that only look at what it wrote share a run:
 `routing_run` goes over one corpus (every parser fixture, bodies that are no event, copies
-of one event, an opt-out and a near miss, and a text the test-only failing agent raises
-on); `refused_run` writes records the broker refuses to take.
+of one event, an opt-out and a near miss, a text the test-only failing agent raises on,
+and events too big for one bundle); `refused_run` writes records the broker refuses to
+take.
 """
 
 from __future__ import annotations
@@ -43,6 +44,22 @@ DUPLICATE_STATUS = status_body("OUTDUP1", "delivered")
 NEAR_MISS = text_body("wamid.NEAR1", "stop by tomorrow")
 BOOM = text_body("wamid.BOOM1", "this one goes boom")
 AFTER_BOOM = text_body("wamid.AFTER1", "STOP please")
+# One Meta body whose text events (each ~2 x LARGE_TEXT_BYTES: the body and the raw message)
+# share a contact, so a keyed partition: more than one bundle of the default size can hold.
+LARGE_MESSAGES = 4
+LARGE_TEXT_BYTES = 200_000
+LARGE_BATCH = orjson.dumps({
+    "object": "whatsapp_business_account",
+    "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "918041234567"},
+        "messages": [
+            {"from": "919811111111", "id": f"wamid.LARGE{n}", "timestamp": "1763643146",
+             "type": "text", "text": {"body": "z" * LARGE_TEXT_BYTES}}
+            for n in range(LARGE_MESSAGES)
+        ],
+    }}]}],
+})
 # The broker refuses records above SMALL_TOPIC_BYTES on the topics of BIG_UNKNOWN and BIG_TEXT.
 SMALL_TOPIC_BYTES = 1024
 BIG_UNKNOWN = orjson.dumps({"hello": "x" * 3000})
@@ -71,7 +88,7 @@ def corpus() -> list[bytes]:
     bodies = [(fixtures.DIRECTORY / f"{name}.json").read_bytes() for name in fixtures.names()]
     return [
         *bodies, NOT_JSON, JSON_ARRAY, NO_EVENT, DUPLICATE_TEXT, DUPLICATE_STATUS, NEAR_MISS,
-        BOOM, DUPLICATE_TEXT, DUPLICATE_STATUS, AFTER_BOOM,
+        BOOM, DUPLICATE_TEXT, DUPLICATE_STATUS, AFTER_BOOM, LARGE_BATCH,
     ]
 
 

@@ -10,17 +10,27 @@ from pathlib import Path
 from ingest.record import RECEIPT_ID
 from qikflow.topics import Topics
 from streams import headers as names
+from streams._keyed import read_keyed
 from streams.events import Event
+from streams.settings import StreamsSettings
 from tests.streams._worker import (
     WorkerCluster,
     event_id,
     header,
+    read,
     routed_ids,
     send_raw,
     traffic,
     uncommitted,
 )
-from tests.streams.conftest import BIG_UNKNOWN, JSON_ARRAY, NOT_JSON, RefusedRun, RoutingRun
+from tests.streams.conftest import (
+    BIG_UNKNOWN,
+    JSON_ARRAY,
+    LARGE_MESSAGES,
+    NOT_JSON,
+    RefusedRun,
+    RoutingRun,
+)
 
 
 def test_every_event_lands_in_the_topic_of_its_type(routing_run: RoutingRun) -> None:
@@ -68,6 +78,20 @@ def test_bodies_that_are_not_json_objects_go_to_the_dlq_unchanged(
         assert header(record, names.ERROR)
         assert header(record, RECEIPT_ID)
         assert header(record, names.SOURCE_TOPIC) == routing_run.topics.raw
+
+
+def test_events_beyond_the_default_bundle_size_travel_in_several_keyed_records(
+    routing_run: RoutingRun, kafka_bootstrap: str
+) -> None:
+    limit = StreamsSettings.model_fields["keyed_bundle_max_bytes"].default
+    keyed = read(kafka_bootstrap, rf"^{routing_run.topics.prefix}\.streams\.keyed$",
+                 LARGE_MESSAGES)
+    assert max(len(record.value) for record in keyed) <= limit
+    holding = [record for record in keyed
+               if any(e.event_id.startswith("wamid.LARGE") for e in read_keyed(record))]
+    assert len(holding) >= 2
+    large = {f"wamid.LARGE{n}" for n in range(LARGE_MESSAGES)}
+    assert large <= {event_id(r) for r in routing_run.events}
 
 
 def test_a_raw_record_whose_output_the_broker_refuses_is_dead_lettered(
