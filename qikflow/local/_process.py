@@ -1,14 +1,19 @@
-"""Helpers for detached local service processes: pid files and waiting for exit."""
+"""Helpers for local processes: pid files, identity, waiting for exit, who holds a port."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import random
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+PROC = Path("/proc")
+TCP_LISTEN = "0A"  # the state column of /proc/net/tcp
+COMMAND_LINE_MAX = 160
 
 
 def read_pid(path: Path) -> int | None:
@@ -45,6 +50,94 @@ def wait_for_exit(pid: int, timeout_s: float) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def start_ticks(pid: int) -> int | None:
+    """When `pid` started (clock ticks since boot): with the pid, it names one process.
+
+    A pid is reused after its process ends; the start time tells the new one apart.
+    None where /proc cannot say (not Linux, or the process is gone).
+    """
+    try:
+        fields = (PROC / str(pid) / "stat").read_text().rsplit(") ", 1)[1].split()
+        return int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def same_process(pid: int, ticks: int | None) -> bool:
+    """True while the process `pid` that started at `ticks` is still running."""
+    return pid_alive(pid) and (ticks is None or start_ticks(pid) in (ticks, None))
+
+
+def command_line(pid: int) -> str:
+    """The command line of `pid`, with the interpreter path cut to its name ('' if unknown)."""
+    try:
+        argv = (PROC / str(pid) / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return ""
+    words = [word.decode(errors="replace") for word in argv if word]
+    if len(words) > 1 and Path(words[0]).name.startswith("python"):
+        words = words[1:]
+    if words:
+        words[0] = Path(words[0]).name
+    text = " ".join(" ".join(words).split())
+    return text if len(text) <= COMMAND_LINE_MAX else text[:COMMAND_LINE_MAX - 3] + "..."
+
+
+def stop_pid(pid: int, timeout_s: float) -> bool:
+    """SIGTERM `pid`, SIGKILL it after `timeout_s`; True if it stopped on SIGTERM."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    if wait_for_exit(pid, timeout_s):
+        return True
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return True
+    wait_for_exit(pid, 10)
+    return False
+
+
+def bind_error(host: str, port: int) -> OSError | None:
+    """Why a server could not listen on `host`:`port` now (None: it could)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as error:
+        return error
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: connections of a stopped server in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            return error
+    return None
+
+
+def listening_pids(port: int) -> list[int]:
+    """Processes listening on TCP `port`, from /proc; only those this user may inspect."""
+    sockets: set[str] = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = (PROC / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == TCP_LISTEN and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                sockets.add(f"socket:[{fields[9]}]")
+    holders: list[int] = []
+    for fd_dir in PROC.glob("[0-9]*/fd") if sockets else ():
+        try:
+            if any(str(fd.readlink()) in sockets for fd in fd_dir.iterdir()):
+                holders.append(int(fd_dir.parent.name))
+        except OSError:
+            continue
+    return sorted(holders)
 
 
 def spawn_detached(command: list[str], log_path: Path) -> int:

@@ -34,7 +34,9 @@ def register_up(subparsers: Any) -> None:
         description=(
             "Start or reuse the local Kafka and PostgreSQL (or use QIKFLOW_KAFKA_BOOTSTRAP and "
             "QIKFLOW_DATABASE_URL), then supervise the ingest, the router worker and both "
-            "sinks, restarting any that crash. Ctrl-C stops everything in order."
+            "sinks, restarting any that crash. Ctrl-C, SIGTERM, SIGHUP, a closed stdout or "
+            "`qikflow down` stop everything in order; killed outright, it still takes its "
+            "processes with it."
         ),
     )
     up.add_argument("--host", default="127.0.0.1", help="ingest bind address (127.0.0.1)")
@@ -43,20 +45,57 @@ def register_up(subparsers: Any) -> None:
     up.add_argument("--refresh", type=float, default=None,
                     help="status refresh seconds (default 2 on a terminal, 30 otherwise)")
     up.set_defaults(handler=_up)
+    down = subparsers.add_parser(
+        "down",
+        help="stop the stack a `qikflow up` left running (from another terminal, or after "
+             "it was killed)",
+        description=(
+            "Stop the qikflow up recorded in <home>/up.json in pipeline order: ingest, "
+            "worker, sinks, then the local Kafka and PostgreSQL only if that up started "
+            "them. With nothing running, says so and exits 0."
+        ),
+    )
+    down.set_defaults(handler=_down)
 
 
 def _up(args: argparse.Namespace) -> int:
     import asyncio
 
+    from qikflow.local._stack import StackRecordError
     from qikflow.local.kafka import LocalKafkaError
     from qikflow.local.postgres import LocalPostgresError
     from qikflow.local.up import UpOptions, run_up
 
+    problem = _bad_up_option(args)
+    if problem is not None:
+        print(f"qikflow up: {problem}", file=sys.stderr)
+        return 2
     options = UpOptions(args.host, args.port, args.workers, args.refresh)
     try:
         return asyncio.run(run_up(options))
-    except (LocalKafkaError, LocalPostgresError) as error:
+    except (LocalKafkaError, LocalPostgresError, StackRecordError) as error:
         print(f"qikflow up: {error}", file=sys.stderr)
+        return 1
+
+
+def _bad_up_option(args: argparse.Namespace) -> str | None:
+    if not 1 <= args.port <= 65535:
+        return f"--port must be between 1 and 65535, not {args.port}"
+    if args.workers < 1:
+        return f"--workers must be at least 1, not {args.workers}"
+    if args.refresh is not None and not args.refresh > 0:
+        return f"--refresh must be a positive number of seconds, not {args.refresh}"
+    return None
+
+
+def _down(args: argparse.Namespace) -> int:
+    from qikflow.local._stack import StackRecordError
+    from qikflow.local.down import run_down
+
+    try:
+        return run_down(StateSettings().home)
+    except (StackRecordError, PermissionError) as error:
+        print(f"qikflow down: {error}", file=sys.stderr)
         return 1
 
 

@@ -1,27 +1,33 @@
 """`qikflow up`: the whole local pipeline in one command (what `make run` ends in).
 
 Starts or reuses Kafka and PostgreSQL, then the ingest, the router worker and both sinks
-as supervised children, and shows one status view until Ctrl-C, which stops everything
-in pipeline order: ingest first (it flushes or spools what it holds), then the worker,
-then the sinks, then the services this command started itself.
+as supervised children, and shows one status view until Ctrl-C, SIGTERM, SIGHUP, a closed
+stdout or `qikflow down` ends it. Each of them runs the same ordered stop: ingest first
+(it flushes or spools what it holds), then the worker, then the sinks, then the services
+this command started itself. Killed outright (SIGKILL), `up` still takes its children
+with it: they watch their parent (`qikflow/_parent.py`). What runs is recorded in
+`<home>/up.json` (`qikflow/local/_stack.py`) for the next `up` and for `qikflow down`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import errno
 import logging
 import os
 import secrets
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from qikflow.config import KafkaSettings, StateSettings
+from qikflow.local._console import Console, StopRequest
+from qikflow.local._process import bind_error, command_line, listening_pids
+from qikflow.local._stack import ServiceRef, StackRecord
 from qikflow.local._status import render, take_snapshot
-from qikflow.local.kafka import LocalKafka
-from qikflow.supervisor import ChildSpec, Supervisor
+from qikflow.local.kafka import LocalKafka, LocalKafkaError
+from qikflow.local.postgres import LocalPostgres, LocalPostgresError
+from qikflow.supervisor import ChildSpec, ChildState, Supervisor
 from qikflow.topics import Topics
 
 logger = logging.getLogger(__name__)
@@ -41,36 +47,29 @@ class UpOptions:
     refresh_s: float | None = None
 
 
-@dataclass
-class Services:
-    """Where Kafka and PostgreSQL are, and which of them this command started."""
+def ensure_services(home: Path, record: StackRecord) -> tuple[str, str]:
+    """Kafka bootstrap and PostgreSQL URL: from the environment, else local ones.
 
-    bootstrap: str
-    database_url: str
-    started_kafka: LocalKafka | None = None
-    started_pg: object | None = None  # LocalPostgres; typed loosely to keep imports lazy
-
-
-def ensure_services(home: Path) -> Services:
+    A local service this call starts goes into `record` at once, so that the stop (or
+    `qikflow down`) finds it even when starting the next one fails.
+    """
     bootstrap = os.environ.get("QIKFLOW_KAFKA_BOOTSTRAP")
-    started_kafka = None
     if not bootstrap:
         broker = LocalKafka(home=home)
         if broker.pid() is None:
-            started_kafka = broker
+            record.add_service(ServiceRef("kafka", broker.name, broker.port))
+            record.write(home)
         broker.start()
         bootstrap = broker.bootstrap
     database_url = os.environ.get("QIKFLOW_DATABASE_URL")
-    started_pg = None
     if not database_url:
-        from qikflow.local.postgres import LocalPostgres
-
         postgres = LocalPostgres(home=home)
         if not postgres.running():
-            started_pg = postgres
+            record.add_service(ServiceRef("postgres", postgres.name, postgres.port))
+            record.write(home)
         postgres.start()
         database_url = postgres.url()
-    return Services(bootstrap, database_url, started_kafka, started_pg)
+    return bootstrap, database_url
 
 
 def ensure_credentials(home: Path) -> str:
@@ -102,61 +101,135 @@ def children(options: UpOptions, env: dict[str, str]) -> list[ChildSpec]:
     ]
 
 
+def preflight(home: Path, options: UpOptions) -> tuple[str | None, list[ServiceRef]]:
+    """What keeps `up` from starting, as one line; and what a killed earlier `up` left.
+
+    Raises StackRecordError when the record of an earlier `up` cannot be read.
+    """
+    earlier = StackRecord.read(home)
+    left: list[ServiceRef] = []
+    if earlier is not None:
+        problem = earlier.left_running()
+        if problem is not None:
+            return problem, []
+        left = [service for service in earlier.services if service.running(home)]
+        logger.warning(
+            "the earlier %s ended without stopping; its processes are gone%s",
+            earlier.describe(),
+            "; this one will stop what it started: " + ", ".join(s.describe() for s in left)
+            if left else "",
+        )
+    error = bind_error(options.host, options.port)
+    if error is None:
+        return None, left
+    if error.errno != errno.EADDRINUSE:
+        return f"cannot listen on {options.host}:{options.port}: {error}; check --host", []
+    holders = listening_pids(options.port)
+    who = ", ".join(f"pid {pid} ({command_line(pid)})" for pid in holders) or (
+        f"a process this user cannot inspect (`ss -ltnp 'sport = :{options.port}'` names it)")
+    return (f"port {options.port} is already taken by {who}; stop it, or choose another "
+            "port with --port"), []
+
+
 async def run_up(options: UpOptions) -> int:
+    """Start the stack, show its status until something ends `up`, stop it in order."""
     home = StateSettings().home
-    services = ensure_services(home)
-    credentials = ensure_credentials(home)
-    env = {
-        "QIKFLOW_KAFKA_BOOTSTRAP": services.bootstrap,
-        "QIKFLOW_DATABASE_URL": services.database_url,
-        # Locally, lake files should show up while you watch; production keeps 300 s.
-        "QIKFLOW_LAKE_ROLL_INTERVAL_S": os.environ.get("QIKFLOW_LAKE_ROLL_INTERVAL_S",
-                                                       str(LOCAL_LAKE_ROLL_S)),
-    }
-    os.environ.update(env)
-    kafka = KafkaSettings()
+    problem, left = preflight(home, options)
+    if problem is not None:
+        print(f"qikflow up: {problem}", file=sys.stderr)
+        return 1
+    stop = StopRequest()
+    console = Console(stop)
+    loop = asyncio.get_running_loop()
+    console.install(loop)
+    record = StackRecord.for_this_process(options.host, options.port)
+    for service in left:
+        record.add_service(service)
+    record.write(home)
+    supervisor: Supervisor | None = None
+    try:
+        bootstrap, database_url = ensure_services(home, record)
+        credentials = ensure_credentials(home)
+        env = {
+            "QIKFLOW_KAFKA_BOOTSTRAP": bootstrap,
+            "QIKFLOW_DATABASE_URL": database_url,
+            # Locally, lake files should show up while you watch; production keeps 300 s.
+            "QIKFLOW_LAKE_ROLL_INTERVAL_S": os.environ.get("QIKFLOW_LAKE_ROLL_INTERVAL_S",
+                                                           str(LOCAL_LAKE_ROLL_S)),
+        }
+        os.environ.update(env)
+
+        def remember(child: ChildState) -> None:
+            assert child.process is not None
+            record.set_child(child.spec.name, child.process.pid, child.spec.stop_timeout_s)
+            record.write(home)
+
+        supervisor = Supervisor(children(options, env), home / "logs", on_spawn=remember)
+        if not stop.is_set():
+            await supervisor.start()
+        header = _header(options, home, credentials, bootstrap, database_url)
+        await _show_status(options, console, stop, supervisor, header, database_url)
+    finally:
+        console.write(f"\nstopping ({stop.reason or 'after an error'}): ingest, worker, "
+                      "sinks, then the local services this command started ...\n")
+        if supervisor is not None:
+            await supervisor.stop()
+        stopped = stop_services(home, record.services)
+        if stopped:
+            StackRecord.remove(home)
+        console.uninstall(loop)
+    if not stopped:
+        return 1
+    console.write("stopped; nothing in flight was lost (Kafka and the spool keep what was "
+                  "accepted)\n")
+    return 0
+
+
+def stop_services(home: Path, services: list[ServiceRef]) -> bool:
+    """Stop the local services a stack started; False (and one line each) where one failed."""
+    stopped = True
+    # PostgreSQL first: the sinks are gone, and Kafka keeps what they did not read.
+    for service in sorted(services, key=lambda s: s.kind != "postgres"):
+        try:
+            service.instance(home).stop()
+        except (LocalKafkaError, LocalPostgresError) as error:
+            logger.error("could not stop %s: %s; `qikflow down` tries again", service.describe(),
+                         error)
+            stopped = False
+    return stopped
+
+
+def _header(options: UpOptions, home: Path, credentials: str, bootstrap: str,
+            database_url: str) -> list[str]:
     from sinks.settings import SinkSettings
 
-    lake_dir = SinkSettings().lake_dir
-    supervisor = Supervisor(children(options, env), home / "logs")
-    await supervisor.start()
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
     webhook = f"http://{options.host}:{options.port}/webhooks/qikchat"
-    header = [
+    return [
         f"qikflow up: webhooks at {webhook} (POST, Basic Auth)",
         f"  credentials: {credentials}",
-        f"  metrics: http://{options.host}:{options.port}/metrics   "
-        f"logs: {home / 'logs'}",
-        f"  Kafka {services.bootstrap} (topics {kafka.topic_prefix}.*)   "
-        f"PostgreSQL {_redact(services.database_url)}   lake {lake_dir}",
-        "  Ctrl-C stops everything in order.",
+        f"  metrics: http://{options.host}:{options.port}/metrics   logs: {home / 'logs'}",
+        f"  Kafka {bootstrap} (topics {KafkaSettings().topic_prefix}.*)   "
+        f"PostgreSQL {_redact(database_url)}   lake {SinkSettings().lake_dir}",
+        "  Ctrl-C stops everything in order; so does `qikflow down` from another terminal.",
     ]
+
+
+async def _show_status(options: UpOptions, console: Console, stop: StopRequest,
+                       supervisor: Supervisor, header: list[str], database_url: str) -> None:
+    from sinks.settings import SinkSettings
+
+    kafka = KafkaSettings()
+    lake_dir = SinkSettings().lake_dir
     tty = sys.stdout.isatty()
     refresh = options.refresh_s or (REFRESH_TTY_S if tty else REFRESH_LOG_S)
-    topics = Topics.from_settings(kafka)
-    groups = topics.groups(["postgres", "lake"])
+    groups = Topics.from_settings(kafka).groups(["postgres", "lake"])
     while not stop.is_set():
-        snapshot = await take_snapshot(kafka, groups, services.database_url, lake_dir)
+        snapshot = await take_snapshot(kafka, groups, database_url, lake_dir)
         lines = [f"{c.spec.name:<14} {c.describe()}" for c in supervisor.children]
         panel = render(snapshot, kafka.topic_prefix, header, lines)
-        sys.stdout.write(("\x1b[2J\x1b[H" if tty else "\n") + panel + "\n")
-        sys.stdout.flush()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), refresh)
-
-    print("\nstopping: ingest, worker, sinks, then local services ...", flush=True)
-    await supervisor.stop()
-    if services.started_pg is not None:
-        services.started_pg.stop()  # type: ignore[attr-defined]
-    if services.started_kafka is not None:
-        services.started_kafka.stop()
-    print("stopped; nothing in flight was lost (Kafka and the spool keep what was accepted)")
-    return 0
+        if not stop.is_set():
+            console.write(("\x1b[2J\x1b[H" if tty else "\n") + panel + "\n")
+        await stop.wait(refresh)
 
 
 def _redact(url: str) -> str:
