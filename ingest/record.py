@@ -1,7 +1,9 @@
 """The raw-record contract: what ingest writes to `<prefix>.raw`, read back by the streams.
 
 The record value is the webhook body, byte for byte. Everything ingest knows about the
-request travels in Kafka record headers named here, once.
+request travels in Kafka record headers named here, once. Each header value is capped
+(FIELD_CAPS_BYTES), so the largest record the ingest can write is known in advance and
+`<prefix>.raw` can be sized for it (see raw_topic.py).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # Record header names. Values are UTF-8 bytes.
@@ -21,7 +23,17 @@ ACCOUNT = "qikflow-account"
 CONTENT_TYPE = "qikflow-content-type"
 REMOTE_ADDR = "qikflow-remote-addr"
 
-KafkaHeaders = Sequence[tuple[str, bytes]]
+# The most bytes a header value may carry. Longer values are cut (at a UTF-8 boundary)
+# when the record is made from a request: the body is what must arrive intact, and a
+# 200 KB Content-Type must not make a record Kafka refuses.
+FIELD_CAPS_BYTES = {
+    RECEIPT_ID: 36,
+    RECEIVED_AT_MS: 20,
+    SOURCE: 64,
+    ACCOUNT: 64,
+    CONTENT_TYPE: 256,
+    REMOTE_ADDR: 64,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +59,20 @@ class RawRecord:
         ]
 
     @classmethod
+    def received(cls, body: bytes, *, source: str, account: str, content_type: str,
+                 remote_addr: str) -> RawRecord:
+        """A record for a body received now, with a new receipt id and capped headers."""
+        return cls(
+            body=body,
+            receipt_id=new_receipt_id(),
+            received_at_ms=time.time_ns() // 1_000_000,
+            source=cap(source, FIELD_CAPS_BYTES[SOURCE]),
+            account=cap(account, FIELD_CAPS_BYTES[ACCOUNT]),
+            content_type=cap(content_type, FIELD_CAPS_BYTES[CONTENT_TYPE]),
+            remote_addr=cap(remote_addr, FIELD_CAPS_BYTES[REMOTE_ADDR]),
+        )
+
+    @classmethod
     def from_kafka(cls, body: bytes | None, headers: Iterable[tuple[str, bytes]]) -> RawRecord:
         """Rebuild a record from a consumed Kafka record; missing headers become empty."""
         found = {key: value.decode("utf-8", "replace") for key, value in headers}
@@ -60,6 +86,19 @@ class RawRecord:
             content_type=found.get(CONTENT_TYPE, ""),
             remote_addr=found.get(REMOTE_ADDR, ""),
         )
+
+
+def cap(value: str, limit_bytes: int) -> str:
+    """`value` cut to at most `limit_bytes` of UTF-8, never inside a character."""
+    encoded = value.encode()
+    if len(encoded) <= limit_bytes:
+        return value
+    return encoded[:limit_bytes].decode("utf-8", "ignore")
+
+
+def largest_headers() -> list[tuple[str, bytes]]:
+    """Headers of the largest size a record can carry, for sizing the raw topic."""
+    return [(name, b"x" * size) for name, size in FIELD_CAPS_BYTES.items()]
 
 
 class _ReceiptIds:
