@@ -22,12 +22,13 @@ from starlette.routing import Route
 
 from ingest.auth import Credentials
 from ingest.drainer import SpoolDrainer
-from ingest.errors import SpoolError
+from ingest.errors import RawTopicTooSmallError, SpoolError
 from ingest.metrics import IngestMetrics
 from ingest.publisher import RawPublisher
-from ingest.record import RawRecord, new_receipt_id
+from ingest.quarantine import Quarantine
+from ingest.record import RawRecord
 from ingest.settings import IngestSettings
-from ingest.spool import Spool
+from ingest.spools import Spools
 from qikflow._logging import configure_logging
 from qikflow.config import KafkaSettings
 
@@ -45,6 +46,7 @@ def json_response(status: int, content: dict[str, Any],
 
 @dataclass
 class _Services:
+    spools: Spools
     publisher: RawPublisher
     drainer: SpoolDrainer
 
@@ -65,24 +67,34 @@ class IngestApp:
         if self.credentials.anonymous:
             logger.warning("QIKFLOW_ALLOW_ANONYMOUS=true: webhooks are accepted WITHOUT "
                            "credentials; anyone who finds the URL can write to Kafka")
-        spool_dir = self.settings.resolved_spool_dir()
-        spool = Spool.create(spool_dir, self.settings.spool_max_bytes)
-        publisher = RawPublisher(self.settings, self.kafka, spool, self.metrics)
-        drainer = SpoolDrainer(publisher, spool_dir, self.settings.drain_interval_ms / 1000,
-                               self.settings.drain_batch_size)
-        await publisher.start()
+        settings = self.settings
+        spool_dir = settings.resolved_spool_dir()
+        spools = Spools(spool_dir, settings.spool_max_bytes, self.metrics)
+        quarantine = Quarantine.open(spool_dir)
+        publisher = RawPublisher(settings, self.kafka, spools, self.metrics)
+        drainer = SpoolDrainer(publisher, spools, quarantine, self.metrics,
+                               interval_s=settings.drain_interval_ms / 1000,
+                               batch_size=settings.drain_batch_size,
+                               stall_timeout_s=settings.drain_stall_timeout_ms / 1000)
+        try:
+            await publisher.start()
+        except RawTopicTooSmallError as error:
+            logger.error("ingest NOT started, nothing was stored: %s", error)
+            await publisher.stop()
+            await spools.close()
+            raise
         await drainer.start()
-        self._services = _Services(publisher, drainer)
+        self._services = _Services(spools, publisher, drainer)
         logger.info("ingest ready: topic %s on %s, spool %s, %d credential(s), limit %d bytes",
-                    publisher.topic, self.kafka.bootstrap, spool.path,
-                    len(self.credentials.pairs), self.settings.max_body_bytes)
+                    publisher.topic, self.kafka.bootstrap, spools.own.path,
+                    len(self.credentials.pairs), settings.max_body_bytes)
         try:
             yield
         finally:
-            # Reverse order: stop draining, flush the producer, then close the spool.
+            # Reverse order: stop draining, flush the producer, then close the spools.
             await drainer.stop()
             await publisher.stop()
-            await spool.close()
+            await spools.close()
             self._services = None
             logger.info("ingest stopped")
 
@@ -126,14 +138,9 @@ class IngestApp:
             return json_response(400, {"error": "incomplete_body"})
         if body is None:
             return self._too_large()
-        record = RawRecord(
-            body=body,
-            receipt_id=new_receipt_id(),
-            received_at_ms=time.time_ns() // 1_000_000,
-            source=self.settings.source,
-            account=account,
-            content_type=request.headers.get("content-type", ""),
-            remote_addr=_client(request),
+        record = RawRecord.received(
+            body, source=self.settings.source, account=account,
+            content_type=request.headers.get("content-type", ""), remote_addr=_client(request),
         )
         try:
             stored = await self.services.publisher.publish(record)
@@ -182,16 +189,34 @@ class IngestApp:
         return json_response(200, {"status": "alive"})
 
     async def readyz(self, request: Request) -> Response:
-        services = self.services
-        kafka_ok = services.publisher.available
-        spool_ok = services.publisher.spool.writable()
+        """200 while a body can be stored (Kafka or the spool), else 503. `status` is `ok`,
+        or `degraded` (still 200: bodies are kept) with the `reason`."""
+        spools, publisher, drainer = (self.services.spools, self.services.publisher,
+                                      self.services.drainer)
+        kafka_ok = publisher.available
+        spool_ok = spools.writable()
         ready = kafka_ok or spool_ok
+        oldest_s = spools.oldest_age_s()
+        reasons = [publisher.problem() or ""]
+        if oldest_s is not None:
+            reasons.append(f"{spools.depth} bodies wait in the spool, the oldest for "
+                           f"{oldest_s:.0f}s")
+        if drainer.stalled_for_s() >= drainer.stall_timeout_s:
+            reasons.append(f"the drain moved nothing for {drainer.stalled_for_s():.0f}s")
+        if not spool_ok:
+            reasons.append("the spool is full or unwritable")
+        reason = "; ".join(r for r in reasons if r)
+        spools.refresh()
         return json_response(200 if ready else 503, {
             "ready": ready,
+            "status": "unavailable" if not ready else "degraded" if reason else "ok",
+            "reason": reason,
             "kafka": "available" if kafka_ok else "unavailable",
             "spool": "writable" if spool_ok else "full or unwritable",
-            "spool_depth": services.drainer.depth(),
-            "spool_bytes": services.drainer.bytes(),
+            "spool_depth": spools.depth,
+            "spool_bytes": spools.bytes,
+            "spool_oldest_age_s": None if oldest_s is None else round(oldest_s, 3),
+            "quarantined": drainer.quarantined,
         })
 
     async def metrics_endpoint(self, request: Request) -> Response:
@@ -218,5 +243,4 @@ def create_app(settings: IngestSettings | None = None,
         Route("/metrics", ingest.metrics_endpoint, methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=ingest.lifespan)
-    app.state.ingest = ingest
     return app

@@ -1,4 +1,4 @@
-"""`qikflow ingest`: the webhook receiver."""
+"""`qikflow ingest`: the webhook receiver (and `qikflow spool`, its spool and quarantine)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 from typing import Any
+
+from ingest import spool_cli
 
 
 def register(subparsers: Any) -> None:
@@ -21,6 +23,7 @@ def register(subparsers: Any) -> None:
     ingest.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     ingest.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     ingest.set_defaults(handler=_ingest)
+    spool_cli.register(subparsers)
 
 
 def _ingest(args: argparse.Namespace) -> int:

@@ -25,3 +25,14 @@ class SpoolFullError(SpoolError):
 
 class SpoolUnavailableError(SpoolError):
     """The spool's disk refused the write (disk full, read-only, I/O error)."""
+
+
+class RawTopicTooSmallError(IngestConfigError):
+    """`<prefix>.raw` cannot hold a body at QIKFLOW_MAX_BODY_BYTES; the ingest will not start."""
+
+
+class SpoolUnreadableError(IngestError):
+    """A spool file is not a readable spool (not SQLite, corrupt, foreign schema).
+
+    The file is renamed aside, untouched, and draining goes on with the others.
+    """

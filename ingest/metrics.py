@@ -54,10 +54,6 @@ class IngestMetrics:
             "Produce attempts that did not end in an acknowledgement, by reason.",
             ["reason"], registry=registry,
         )
-        self.spooled = Counter(
-            "qikflow_ingest_spooled_total", "Bodies written to the local spool.",
-            registry=registry,
-        )
         self.drained = Counter(
             "qikflow_ingest_drained_total", "Spooled bodies that reached Kafka.",
             registry=registry,
@@ -67,8 +63,34 @@ class IngestMetrics:
             registry=registry, multiprocess_mode="livesum",
         )
         self.spool_bytes = Gauge(
-            "qikflow_ingest_spool_bytes", "Body bytes waiting in spools this process drains.",
+            "qikflow_ingest_spool_bytes",
+            "Bytes stored in spools this process drains (bodies, headers, row overhead).",
             registry=registry, multiprocess_mode="livesum",
+        )
+        self.spool_oldest_age = Gauge(
+            "qikflow_ingest_spool_oldest_age_seconds",
+            "Age of the oldest body waiting in a spool this process drains (0 when empty).",
+            registry=registry, multiprocess_mode="livemax",
+        )
+        self.spool_files_set_aside = Counter(
+            "qikflow_ingest_spool_files_set_aside_total",
+            "Unreadable spool files renamed aside (unreadable-*), untouched.",
+            registry=registry,
+        )
+        self.quarantined = Counter(
+            "qikflow_ingest_quarantined_total",
+            "Bodies Kafka refused sent alone, moved to the quarantine, by Kafka's error.",
+            ["reason"], registry=registry,
+        )
+        self.quarantine_bodies = Gauge(
+            "qikflow_ingest_quarantine_bodies",
+            "Bodies in the quarantine of this spool directory (`qikflow spool status`).",
+            registry=registry, multiprocess_mode="livemax",
+        )
+        self.producer_replacements = Counter(
+            "qikflow_ingest_producer_replacements_total",
+            "Kafka producers dropped and connected anew without an outage, by cause.",
+            ["reason"], registry=registry,
         )
         self.kafka_available = Gauge(
             "qikflow_ingest_kafka_available",

@@ -1,57 +1,90 @@
 """RawPublisher: stores each body in Kafka within the ack budget, or else in the spool.
 
 Kafka is tried first with an idempotent producer (acks=all). When it does not acknowledge
-within QIKFLOW_ACK_TIMEOUT_MS, or cannot be reached, the publisher marks Kafka unavailable
-and sends requests straight to the spool until the drainer sees Kafka accept writes again,
-so an outage costs each request one spool fsync rather than the whole ack budget.
+within QIKFLOW_ACK_TIMEOUT_MS, or cannot be reached, Kafka is marked unavailable and
+requests go straight to the spool, so an outage costs each request one spool fsync. If
+Kafka then does not answer a metadata request either, the producer is dropped (an aiokafka
+producer left to retry against a dead broker spins) and a new one connected with a backoff
+that doubles up to RECONNECT_BACKOFF_MAX_S and resets only once Kafka acknowledged a write
+again. If Kafka does answer, the producer is kept; the drainer replaces it when the drain
+still moves nothing after QIKFLOW_DRAIN_STALL_TIMEOUT_MS.
+
+A record Kafka refuses (too large, invalid) is not an outage: the body is spooled, the
+producer (whose sequence that refusal spoiled) replaced, and the drainer sends the body
+again alone, quarantining it if Kafka refuses it alone.
+
+An outage logs one WARNING when it starts and one INFO line when it is over (Kafka writable
+and the spools drained) with how many bodies were spooled and drained meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import random
 import time
+from dataclasses import dataclass
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from ingest._partitioner import StickyPartitioner
+from ingest._producer import drop, new_producer, refused_record, spent_producer
+from ingest.errors import RawTopicTooSmallError
 from ingest.metrics import IngestMetrics
+from ingest.raw_topic import RawTopicSize, ensure_raw_topic
 from ingest.record import RawRecord
 from ingest.settings import IngestSettings
-from ingest.spool import Spool
+from ingest.spools import Spools
 from qikflow.config import KafkaSettings
-from qikflow.kafka_admin import TopicCreationError, ensure_topics, specs_for
+from qikflow.kafka_admin import TopicCreationError
 from qikflow.topics import Topics
 
 logger = logging.getLogger(__name__)
 
 StoredIn = Literal["kafka", "spool"]
-CONNECT_BACKOFF_MAX_S = 5.0
+RECONNECT_BACKOFF_MIN_S = 0.25
+RECONNECT_BACKOFF_MAX_S = 5.0
 STARTUP_CONNECT_WAIT_S = 5.0
+FLUSH_AT_STOP_S = 10.0
+METADATA_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Outage:
+    """One stretch of time during which Kafka did not take writes."""
+
+    reason: str
+    started: float
+    spooled: int = 0
+    drained: int = 0
+
+    def age_s(self) -> float:
+        return time.monotonic() - self.started
 
 
 class RawPublisher:
     """Owns the Kafka producer of one ingest process and the choice Kafka-or-spool."""
 
-    def __init__(
-        self,
-        settings: IngestSettings,
-        kafka: KafkaSettings,
-        spool: Spool,
-        metrics: IngestMetrics,
-    ) -> None:
+    def __init__(self, settings: IngestSettings, kafka: KafkaSettings, spools: Spools,
+                 metrics: IngestMetrics) -> None:
         self.settings = settings
         self.kafka = kafka
-        self.spool = spool
+        self.spools = spools
         self.metrics = metrics
         self.topic = Topics.from_settings(kafka).raw
+        self.size = RawTopicSize.for_settings(settings)
+        self.outage: Outage | None = None
+        self.topic_too_small: str | None = None
         self._ack_timeout_s = settings.ack_timeout_ms / 1000
         self._producer: AIOKafkaProducer | None = None
         self._connector: asyncio.Task[None] | None = None
+        self._checker: asyncio.Task[None] | None = None
+        self._drops: set[asyncio.Task[None]] = set()
         self._available = False
+        self._starting = False
+        self._backoff_s = RECONNECT_BACKOFF_MIN_S
         metrics.kafka_available.set(0)
         # Bound once: label lookups cost more than the increments on the hot path.
         self._stored_in_kafka = metrics.stored.labels("kafka")
@@ -62,134 +95,288 @@ class RawPublisher:
 
     async def start(self, wait_s: float = STARTUP_CONNECT_WAIT_S) -> None:
         """Connect to Kafka, waiting up to `wait_s`; past that, go on connecting in the
-        background while the ingest serves into the spool."""
+        background while the ingest serves into the spool.
+
+        Raises RawTopicTooSmallError when the raw topic cannot hold a body at the limit.
+        """
+        self._starting = True
         self._connector = asyncio.create_task(self._connect(), name="kafka-connect")
-        done, _ = await asyncio.wait((self._connector,), timeout=wait_s)
-        if not done:
-            logger.warning("Kafka at %s not reachable within %.0fs of start; serving into the "
-                           "spool %s meanwhile", self.kafka.bootstrap, wait_s, self.spool.path)
+        try:
+            done, _ = await asyncio.wait((self._connector,), timeout=wait_s)
+        finally:
+            self._starting = False
+        if done:
+            self._connector.result()
+        else:
+            self._connector.add_done_callback(_report_crash)
+            self._begin_outage(f"not reachable within {wait_s:.0f}s of start")
 
     async def stop(self) -> None:
         """Flush what the producer holds, then close it. Unsent bodies are already spooled."""
-        if self._connector is not None:
-            self._connector.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connector
-        if self._producer is not None:
+        for task in (self._connector, self._checker):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait((task,))  # its own failure was reported where it happened
+                if not task.cancelled():
+                    task.exception()
+        producer, self._producer = self._producer, None
+        if producer is not None:
             try:
-                await asyncio.wait_for(self._producer.flush(), 10)
+                await asyncio.wait_for(producer.flush(), FLUSH_AT_STOP_S)
             except (TimeoutError, KafkaError) as error:
                 logger.warning("producer flush at shutdown failed (%r); bodies are spooled", error)
-            await self._producer.stop()
+            await drop(producer)
+        if self._drops:
+            await asyncio.wait(self._drops)
+
+    # -- state -------------------------------------------------------------
+
+    @property
+    def producer(self) -> AIOKafkaProducer | None:
+        """The producer connected now (None while connecting)."""
+        return self._producer
+
+    @property
+    def connected(self) -> bool:
+        """True while a producer is connected (Kafka may still be marked unavailable)."""
+        return self._producer is not None
 
     @property
     def available(self) -> bool:
+        """True while requests go to Kafka first."""
         return self._available and self._producer is not None
 
-    def mark_available(self, available: bool, reason: str = "") -> None:
-        if available == self._available:
+    def problem(self) -> str | None:
+        """Why bodies do not go straight to Kafka now, or None."""
+        if self.topic_too_small is not None:
+            return self.topic_too_small
+        if self.outage is not None and not self._available:
+            return (f"Kafka at {self.kafka.bootstrap} unavailable for "
+                    f"{self.outage.age_s():.0f}s ({self.outage.reason})")
+        if self._producer is None and self._available:
+            return "Kafka producer being replaced"
+        return None
+
+    def acknowledged(self) -> None:
+        """Kafka acknowledged a write: it is available, and the next outage backs off anew."""
+        self._backoff_s = RECONNECT_BACKOFF_MIN_S
+        if not self._available and self._producer is not None:
+            self._available = True
+            self.metrics.kafka_available.set(1)
+
+    def drained(self, count: int) -> None:
+        if self.outage is not None:
+            self.outage.drained += count
+
+    def spools_empty(self) -> None:
+        """Nothing is waiting: Kafka counts as available once connected (the connection
+        answered metadata), and an outage is over."""
+        if self._producer is None:
             return
-        self._available = available
-        self.metrics.kafka_available.set(1 if available else 0)
-        if available:
-            logger.info("Kafka at %s acknowledges writes; requests go to Kafka",
-                        self.kafka.bootstrap)
-        else:
-            logger.warning(
-                "Kafka at %s unavailable (%s); new bodies go to the spool %s until it recovers",
-                self.kafka.bootstrap, reason, self.spool.path,
+        self.acknowledged()
+        if self.outage is not None:
+            outage, self.outage = self.outage, None
+            logger.info(
+                "Kafka at %s takes writes again; outage of %.1fs over (it began with: %s): "
+                "%d bodies spooled meanwhile, %d drained into %s, none left",
+                self.kafka.bootstrap, outage.age_s(), outage.reason, outage.spooled,
+                outage.drained, self.topic,
             )
 
-    async def _connect(self) -> None:
-        delay = 0.25
+    def lost(self, reason: str, producer: AIOKafkaProducer | None = None) -> None:
+        """Kafka did not take a write: mark it unavailable and check whether it answers
+        metadata; if not, drop the producer and connect a new one after the backoff.
+        `producer` is the one that failed (a failure of one already replaced changes
+        nothing)."""
+        if producer is not None and producer is not self._producer:
+            return
+        self._begin_outage(reason)
+        self._available = False
+        self.metrics.kafka_available.set(0)
+        if self._checker is None or self._checker.done():
+            self._checker = asyncio.create_task(self._check_metadata(), name="kafka-check")
+
+    async def _check_metadata(self) -> None:
+        if not await self.answers_metadata(METADATA_TIMEOUT_S):
+            self._reconnect(delay_s=self._next_backoff())
+
+    def replace_producer(self, reason: str, label: str,
+                         producer: AIOKafkaProducer | None = None) -> None:
+        """Drop the producer and connect a new one at once (Kafka stays available)."""
+        if producer is not None and producer is not self._producer:
+            return
+        if self._producer is not None:
+            self.metrics.producer_replacements.labels(label).inc()
+            logger.warning("replacing the Kafka producer of %s: %s", self.topic, reason)
+        self._reconnect(delay_s=0.0)
+
+    def keep_connecting(self) -> None:
+        """Connect again if no producer is connected and no attempt is under way."""
+        if self._producer is None and (self._connector is None or self._connector.done()):
+            self._reconnect(delay_s=self._next_backoff())
+
+    def _begin_outage(self, reason: str) -> None:
+        if self.outage is not None:
+            return
+        self.outage = Outage(reason, time.monotonic())
+        logger.warning("Kafka at %s unavailable (%s); new bodies go to the spool %s until "
+                       "it recovers", self.kafka.bootstrap, reason, self.spools.own.path)
+
+    def _next_backoff(self) -> float:
+        delay = self._backoff_s
+        self._backoff_s = min(self._backoff_s * 2, RECONNECT_BACKOFF_MAX_S)
+        return delay * random.uniform(0.8, 1.2)  # jitter: replicas do not retry in step
+
+    # -- connecting --------------------------------------------------------
+
+    def _reconnect(self, delay_s: float) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            task = asyncio.create_task(drop(producer), name="kafka-producer-drop")
+            self._drops.add(task)
+            task.add_done_callback(self._drops.discard)
+        if self._connector is None or self._connector.done():
+            self._connector = asyncio.create_task(self._connect(delay_s),
+                                                  name="kafka-connect")
+            self._connector.add_done_callback(_report_crash)
+
+    async def _connect(self, delay_s: float = 0.0) -> None:
         while True:
-            producer = AIOKafkaProducer(
-                **self.kafka.client_options(),
-                enable_idempotence=True,
-                acks="all",
-                linger_ms=self.settings.producer_linger_ms,
-                max_batch_size=self.settings.producer_max_batch_bytes,
-                max_request_size=max(self.settings.max_body_bytes * 2, 1024 * 1024),
-                request_timeout_ms=30000,
-                partitioner=StickyPartitioner(),
-                client_id="qikflow-ingest",
-            )
+            if delay_s:
+                await asyncio.sleep(delay_s)
+            producer = self._new_producer()
             try:
                 await producer.start()
-                await self._ensure_topic()
+                await self._check_topic()
+            except RawTopicTooSmallError:
+                await drop(producer)
+                raise
             except (KafkaError, OSError, TopicCreationError) as error:
-                await producer.stop()
-                logger.warning("cannot reach Kafka at %s (%r); retrying in %.1fs",
-                               self.kafka.bootstrap, error, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, CONNECT_BACKOFF_MAX_S)
+                await drop(producer)
+                if not self._starting:
+                    self._begin_outage(repr(error))
+                logger.debug("cannot reach Kafka at %s (%r)", self.kafka.bootstrap, error)
+                delay_s = self._next_backoff()
                 continue
             self._producer = producer
-            self.mark_available(True)
+            if self.outage is None:
+                self.acknowledged()
             return
 
-    async def _ensure_topic(self) -> None:
-        await ensure_topics(self.kafka, specs_for(self.kafka, [self.topic]),
-                            client_id="qikflow-ingest")
+    async def _check_topic(self) -> None:
+        """Create the raw topic when missing, and check that it holds a body at the limit.
+
+        At start a topic too small stops the ingest (RawTopicTooSmallError). Later (Kafka
+        was away at start, or an operator changed the topic) the ingest is already taking
+        bodies: it says so once at ERROR and goes on; what Kafka refuses is quarantined.
+        """
+        try:
+            await ensure_raw_topic(self.kafka, self.topic, self.size)
+        except RawTopicTooSmallError as error:
+            if self._starting:
+                raise
+            if self.topic_too_small is None:
+                logger.error("%s; bodies Kafka refuses go to the quarantine", error)
+            self.topic_too_small = str(error)
+            return
+        if self.topic_too_small is not None:
+            logger.info("%s holds bodies of QIKFLOW_MAX_BODY_BYTES again", self.topic)
+            self.topic_too_small = None
 
     # -- publishing --------------------------------------------------------
 
     async def publish(self, record: RawRecord) -> StoredIn:
         """Store `record` durably; raises SpoolError only when it was stored nowhere."""
-        if self.available:
+        producer = self._producer
+        if self._available and producer is not None:
             try:
-                await self.send(record, self._ack_timeout_s)
+                await self.send(record, self._ack_timeout_s, producer)
                 self._stored_in_kafka.inc()
                 return "kafka"
             except TimeoutError:
                 self.metrics.kafka_failures.labels("ack_timeout").inc()
-                self.mark_available(False, f"no ack within {self.settings.ack_timeout_ms} ms")
+                self.lost(f"no ack within {self.settings.ack_timeout_ms} ms", producer)
             except KafkaError as error:
                 self.metrics.kafka_failures.labels(type(error).__name__).inc()
-                self.mark_available(False, repr(error))
-        await self.spool.put(record)
-        self.metrics.spooled.inc()
+                if refused_record(error) or spent_producer(error):
+                    self.replace_producer(f"Kafka refused a record ({error!r}); the body is "
+                                          "spooled and sent again alone",
+                                          type(error).__name__, producer)
+                else:
+                    self.lost(repr(error), producer)
+        await self.spools.put(record)
         self._stored_in_spool.inc()
-        self.metrics.spool_depth.inc()
-        self.metrics.spool_bytes.inc(len(record.body))
+        if self.outage is not None:
+            self.outage.spooled += 1
         return "spool"
 
-    async def send(self, record: RawRecord, timeout_s: float) -> None:
+    async def send(self, record: RawRecord, timeout_s: float,
+                   producer: AIOKafkaProducer | None = None) -> None:
         """Produce one record; return once Kafka acknowledged it within `timeout_s`.
 
         Raises TimeoutError or KafkaError when it was not acknowledged in time.
         """
-        producer = self._producer
+        producer = producer or self._producer
         if producer is None:
-            raise KafkaError("producer not connected")
+            raise KafkaConnectionError("no Kafka producer connected")
         started = time.perf_counter()
         async with asyncio.timeout(timeout_s):
             delivery = await producer.send(self.topic, record.body, headers=record.headers())
         # Waited on, never cancelled: a delivery that outlives its request may still succeed
         # (the body is then in Kafka and in the spool; the receipt id marks the copy).
         remaining_s = max(0.0, timeout_s - (time.perf_counter() - started))
-        await asyncio.wait((delivery,), timeout=remaining_s)
+        try:
+            await asyncio.wait((delivery,), timeout=remaining_s)
+        finally:
+            if not delivery.done():
+                delivery.add_done_callback(_consume_result)
         if not delivery.done():
-            delivery.add_done_callback(_consume_result)
             raise TimeoutError
         delivery.result()
         self._produce_seconds.observe(time.perf_counter() - started)
 
-    @property
-    def connected(self) -> bool:
-        """True once a producer started (Kafka may still be marked unavailable)."""
-        return self._producer is not None
+    async def send_alone(self, record: RawRecord, timeout_s: float) -> None:
+        """Send `record` through a producer of its own, so that whatever Kafka answers
+        concerns this record only. Raises like send()."""
+        producer = self._new_producer()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await producer.start()
+            await self.send(record, timeout_s, producer)
+        finally:
+            await drop(producer)
 
-    async def probe(self, timeout_s: float) -> None:
-        """Ask Kafka for cluster metadata; mark it available when it answers."""
-        if self._producer is None:
-            return
-        await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout_s)
-        self.mark_available(True)
+    def _new_producer(self) -> AIOKafkaProducer:
+        return new_producer(
+            self.kafka.client_options(),
+            linger_ms=self.settings.producer_linger_ms,
+            max_batch_bytes=self.settings.producer_max_batch_bytes,
+            max_request_bytes=self.size.max_request_bytes,
+        )
+
+    async def answers_metadata(self, timeout_s: float) -> bool:
+        """True when Kafka answers a metadata request on a connection of its own (the
+        producer's connections may be the part that is broken)."""
+        client = AIOKafkaClient(**self.kafka.client_options(), client_id="qikflow-ingest",
+                                request_timeout_ms=int(timeout_s * 1000))
+        try:
+            await asyncio.wait_for(client.bootstrap(), timeout_s)
+        except (KafkaError, OSError, TimeoutError):
+            return False
+        finally:
+            await client.close()
+        return True
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("connecting to Kafka failed unexpectedly; bodies go to the spool, and "
+                     "the drainer starts connecting again", exc_info=task.exception())
 
 
 def _consume_result(future: asyncio.Future[object]) -> None:
-    # A delivery nobody awaits any more (its request already spooled) must not log
-    # "exception never retrieved"; the failure is counted where it was awaited.
+    # A delivery nobody awaits any more (its request already spooled, or its drain round
+    # abandoned) must not log "exception never retrieved"; the failure is counted where it
+    # was awaited.
     if not future.cancelled():
         future.exception()

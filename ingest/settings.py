@@ -40,11 +40,25 @@ class IngestSettings(BaseSettings):
         None, description="Directory of the local durable spool (default <home>/spool)."
     )
     spool_max_bytes: int = Field(
-        1024 * MIB, gt=0, description="Spool size (bodies) above which requests get 503."
+        1024 * MIB,
+        gt=0,
+        description=(
+            "Hard limit of one process's spool file: everything stored (bodies, their "
+            "headers, 32 bytes per entry), including writes still in flight; a body that "
+            "would pass it gets 503."
+        ),
     )
     drain_batch_size: int = Field(500, gt=0, description="Spooled bodies sent to Kafka at once.")
     drain_interval_ms: int = Field(
         250, gt=0, description="Pause between spool drain rounds and Kafka health probes."
+    )
+    drain_stall_timeout_ms: int = Field(
+        15000,
+        gt=0,
+        description=(
+            "With bodies spooled and Kafka answering metadata, a drain that moves nothing "
+            "for this long replaces the Kafka producer (logged, counted)."
+        ),
     )
     producer_linger_ms: int = Field(
         0,
@@ -57,7 +71,9 @@ class IngestSettings(BaseSettings):
     producer_max_batch_bytes: int = Field(
         1 * MIB, gt=0, description="Largest producer batch per partition."
     )
-    source: str = Field("qikchat", description="Source label stored with every record.")
+    source: str = Field(
+        "qikchat", max_length=64, description="Source label stored with every record."
+    )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
         description=(

@@ -1,0 +1,61 @@
+"""Tests of ingest/_producer.py: which errors concern a record, and dropping a producer whose
+connection hangs without waiting for what it can no longer deliver."""
+
+from __future__ import annotations
+
+import gc
+import logging
+
+import pytest
+from aiokafka.errors import (
+    KafkaConnectionError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    RecordListTooLargeError,
+    UnknownError,
+)
+
+from ingest._producer import drop, new_producer, refused_record, spent_producer
+from ingest.raw_topic import RawTopicSize, ensure_raw_topic
+from ingest.settings import IngestSettings
+from qikflow.config import KafkaSettings
+from qikflow.topics import Topics
+from tests.ingest._proxy import CuttingProxy, ProxiedKafka
+
+
+def test_errors_are_sorted_by_what_they_concern() -> None:
+    for error in (MessageSizeTooLargeError(), RecordListTooLargeError(), UnknownError()):
+        assert refused_record(error) and not spent_producer(error)
+    for error in (OutOfOrderSequenceNumber(), ProducerClosed()):
+        assert spent_producer(error) and not refused_record(error)
+    for error in (KafkaConnectionError(), NotLeaderForPartitionError(), TimeoutError()):
+        assert not refused_record(error) and not spent_producer(error)
+
+
+async def test_drop_fails_what_a_hung_producer_holds_and_returns(
+    proxied: tuple[ProxiedKafka, CuttingProxy], topic_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker, proxy = proxied
+    kafka = KafkaSettings(bootstrap=broker.proxy_bootstrap)
+    settings = IngestSettings()
+    size = RawTopicSize.for_settings(settings)
+    topic = Topics.from_settings(kafka).raw
+    await ensure_raw_topic(kafka, topic, size)
+    producer = new_producer(kafka.client_options(), linger_ms=0,
+                            max_batch_bytes=settings.producer_max_batch_bytes,
+                            max_request_bytes=size.max_request_bytes)
+    await producer.start()
+    await (await producer.send(topic, b"delivered"))
+    assert proxy.cut_open_connections() >= 1
+    # One batch in flight on the dead connection, more queued behind it.
+    deliveries = [await producer.send(topic, f"held {i}".encode()) for i in range(50)]
+    await drop(producer)
+    assert all(d.done() for d in deliveries)
+    assert {type(d.exception()) for d in deliveries} == {ProducerClosed}
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        del deliveries, producer
+        gc.collect()
+    assert "never retrieved" not in caplog.text
