@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "sinks.cli",
     "qikflow.simulate.cli",
     "qikflow.tail",
+    "qikflow.operations.cli",
+    "qikflow.console.cli",
 )
 
 Handler = Callable[[argparse.Namespace], int]
