@@ -17,6 +17,7 @@ import pytest
 
 from qikflow.local.kafka import LocalKafka
 from qikflow.local.postgres import LocalPostgres, free_port
+from tests._ports import broker_port
 from tests.e2e._pipeline import Pipeline, traffic
 
 RATE_PER_S = 30
@@ -93,7 +94,9 @@ async def test_two_ingest_replicas_one_killed(
 
 
 async def test_kafka_stopped_for_20_seconds(database_url: str, tmp_path: Path) -> None:
-    broker = LocalKafka(home=Path(".qikflow"), name="drill", port=free_port())
+    # A name of its own: two runs of the drills at once must not share a data folder.
+    broker = LocalKafka(home=Path(".qikflow"), name=f"drill-{uuid.uuid4().hex[:8]}",
+                        port=broker_port())
     broker.start()
     pipeline = Pipeline(broker.bootstrap, database_url, tmp_path)
     try:

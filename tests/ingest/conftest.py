@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,26 +10,16 @@ import pytest
 
 from qikflow.local._process import free_port
 from qikflow.local.kafka import LocalKafka
+from tests._ports import broker_port
 from tests.ingest._proxy import CuttingProxy, ProxiedKafka
-
-
-def broker_port() -> int:
-    """A free port below the ephemeral range whose neighbour (the controller) is free too."""
-    while True:
-        port = free_port()
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
 
 
 @pytest.fixture(scope="session")
 def outage_broker(kafka_bootstrap: str) -> Iterator[LocalKafka]:
     """A broker the tests may stop and start; each test starts it again if it is down."""
-    broker = LocalKafka(home=Path(".qikflow"), name="ingest-outage", port=broker_port())
-    broker.wipe()  # whatever a crashed session left
+    # A name of its own per session: two test runs at once must not share a data folder.
+    broker = LocalKafka(home=Path(".qikflow"), name=f"ingest-outage-{uuid.uuid4().hex[:8]}",
+                        port=broker_port())
     broker.start()
     yield broker
     broker.wipe()
@@ -49,11 +39,10 @@ def outage_env(outage_broker: LocalKafka, topic_prefix: str, tmp_path: Path) -> 
 @pytest.fixture(scope="session")
 def proxied(kafka_bootstrap: str) -> Iterator[tuple[ProxiedKafka, CuttingProxy]]:
     """A broker of its own behind a proxy that can cut the connections open now."""
-    broker = ProxiedKafka(home=Path(".qikflow"), name="ingest-proxied", port=broker_port(),
-                          advertised_port=free_port())
+    broker = ProxiedKafka(home=Path(".qikflow"), name=f"ingest-proxied-{uuid.uuid4().hex[:8]}",
+                          port=broker_port(), advertised_port=free_port())
     proxy = CuttingProxy(broker.advertised_port, broker.port)
     proxy.start()
-    broker.wipe()
     broker.start()
     yield broker, proxy
     broker.wipe()
