@@ -53,11 +53,25 @@ class KafkaSettings(BaseSettings):
             "keyed topic and the dedup table must keep this count once created."
         ),
     )
-    topic_replication_factor: int = Field(
-        1,
+    topic_replication_factor: int | None = Field(
+        None,
         ge=1,
         validation_alias="QIKFLOW_TOPIC_REPLICATION_FACTOR",
-        description="Replication factor of every topic a qikflow process creates.",
+        description=(
+            "Replication factor of every topic a qikflow process creates. Unset: the "
+            "cluster's broker count, at most 3 (1 on a single broker, 3 on three or more)."
+        ),
+    )
+    topic_min_insync_replicas: int | None = Field(
+        None,
+        ge=1,
+        validation_alias="QIKFLOW_TOPIC_MIN_INSYNC_REPLICAS",
+        description=(
+            "`min.insync.replicas` of every topic a qikflow process creates: with acks=all, "
+            "a write is acknowledged once this many replicas have it. Unset: 2 when the "
+            "replication factor is 3 or more (a 200 survives the loss of any one broker), "
+            "else 1."
+        ),
     )
 
     def ssl_context(self) -> ssl.SSLContext | None:

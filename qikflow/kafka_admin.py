@@ -30,12 +30,46 @@ class TopicCreationError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
-    """A topic to create when it is missing: name, size and topic-level configuration."""
+    """A topic to create when it is missing: name, size and topic-level configuration.
+    A replication factor of None takes the cluster's default (`resolve_cluster_defaults`)."""
 
     name: str
     partitions: int
-    replication_factor: int
+    replication_factor: int | None
     configs: Mapping[str, str] = field(default_factory=dict)
+
+
+MAX_DEFAULT_REPLICAS = 3
+MIN_INSYNC = "min.insync.replicas"
+
+
+def replication_defaults(brokers: int) -> tuple[int, int]:
+    """(replication factor, min.insync.replicas) for a cluster of `brokers` brokers: three
+    copies where there are three brokers, and acks=all waiting for two of them."""
+    factor = max(1, min(brokers, MAX_DEFAULT_REPLICAS))
+    return factor, 2 if factor >= MAX_DEFAULT_REPLICAS else 1
+
+
+async def resolve_cluster_defaults(kafka: KafkaSettings,
+                                   *, client_id: str = "qikflow-admin") -> KafkaSettings:
+    """`kafka` with an unset replication factor and min.insync.replicas filled in from the
+    cluster's size, as the broker reports it now."""
+    if kafka.topic_replication_factor is not None and kafka.topic_min_insync_replicas:
+        return kafka
+    admin = AIOKafkaAdminClient(**kafka.client_options(), client_id=client_id)
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+    finally:
+        await admin.close()
+    factor, min_insync = replication_defaults(len(cluster.get("brokers", [])))
+    if kafka.topic_replication_factor is not None:
+        factor = kafka.topic_replication_factor
+        min_insync = replication_defaults(factor)[1]
+    return kafka.model_copy(update={
+        "topic_replication_factor": factor,
+        "topic_min_insync_replicas": kafka.topic_min_insync_replicas or min_insync,
+    })
 
 
 def specs_for(kafka: KafkaSettings, names: Sequence[str],
@@ -53,16 +87,19 @@ async def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec],
     """Create the topics of `specs` that are missing; return the names created now."""
     if not specs:
         return []
+    kafka = await resolve_cluster_defaults(kafka, client_id=client_id)
+    factor, min_insync = kafka.topic_replication_factor, kafka.topic_min_insync_replicas
     admin = AIOKafkaAdminClient(**kafka.client_options(), client_id=client_id)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
+        await _warn_if_weaker(admin, kafka, [s.name for s in specs if s.name in existing])
         if not missing:
             return []
         response = await admin.create_topics([
-            NewTopic(spec.name, spec.partitions, spec.replication_factor,
-                     topic_configs=dict(spec.configs))
+            NewTopic(spec.name, spec.partitions, spec.replication_factor or factor,
+                     topic_configs={MIN_INSYNC: str(min_insync), **spec.configs})
             for spec in missing
         ])
     finally:
@@ -83,9 +120,30 @@ async def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec],
         )
     if created:
         first = missing[0]
-        logger.info("created %d topic(s) with %d partitions, replication %d: %s",
-                    len(created), first.partitions, first.replication_factor, ", ".join(created))
+        logger.info("created %d topic(s) with %d partitions, replication %d, "
+                    "min.insync.replicas %s: %s", len(created), first.partitions,
+                    first.replication_factor or factor, min_insync, ", ".join(created))
     return created
+
+
+async def _warn_if_weaker(admin: AIOKafkaAdminClient, kafka: KafkaSettings,
+                          names: list[str]) -> None:
+    """One WARNING naming the existing topics with fewer replicas than the setting asks."""
+    if not names or not kafka.topic_replication_factor:
+        return
+    described = await admin.describe_topics(names)
+    weaker = sorted(
+        f"{topic['topic']} ({min(len(p['replicas']) for p in topic['partitions'])})"
+        for topic in described
+        if topic.get("partitions")
+        and min(len(p["replicas"]) for p in topic["partitions"]) < kafka.topic_replication_factor
+    )
+    if weaker:
+        logger.warning(
+            "%d existing topic(s) have fewer replicas than the %d asked for "
+            "(QIKFLOW_TOPIC_REPLICATION_FACTOR or the cluster size): %s; qikflow leaves them "
+            "as they are: raise them with kafka-reassign-partitions", len(weaker),
+            kafka.topic_replication_factor, ", ".join(weaker))
 
 
 async def topic_configs(kafka: KafkaSettings, name: str,

@@ -28,7 +28,7 @@ def run_worker(index: int, log_level: str) -> int:
     import faust
     import mode.loop
 
-    from qikflow.kafka_admin import ensure_topics
+    from qikflow.kafka_admin import ensure_topics, resolve_cluster_defaults
     from streams.app import create_app
     from streams.router import RawRouter
     from streams.topics import worker_topics
@@ -37,6 +37,8 @@ def run_worker(index: int, log_level: str) -> int:
     mode.loop.use("uvloop")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    # Faust creates its changelog topics itself: it needs the replication factor resolved.
+    kafka = loop.run_until_complete(resolve_cluster_defaults(kafka))
     loop.run_until_complete(ensure_topics(kafka, worker_topics(kafka)))
     streams = create_app(kafka, settings, worker_index=index)
     # Stage 1 runs beside the Faust app in this process, started and stopped with it.

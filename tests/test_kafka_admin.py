@@ -31,13 +31,14 @@ async def test_missing_topics_are_created_at_the_default_size_and_existing_ones_
 ) -> None:
     monkeypatch.delenv("QIKFLOW_TOPIC_PARTITIONS")  # the default a user gets
     kafka = KafkaSettings()
-    assert (kafka.topic_partitions, kafka.topic_replication_factor) == (6, 1)
+    assert (kafka.topic_partitions, kafka.topic_replication_factor) == (6, None)
     topics = Topics.from_settings(kafka)
     spec = specs_for(kafka, [topics.raw], {"retention.ms": "3600000"})
     assert await ensure_topics(kafka, spec) == [topics.raw]
     partitions, configs = await _describe(kafka, topics.raw)
     assert partitions == 6
     assert configs["retention.ms"] == "3600000"
+    assert configs["min.insync.replicas"] == "1"  # one broker: one replica, nothing to wait for
     # Exists: fine, and left as it is (no second creation, no change of its settings).
     other = [TopicSpec(topics.raw, 2, 1, {"retention.ms": "1000"})]
     assert await ensure_topics(kafka, other) == []

@@ -13,7 +13,7 @@ from qikflow.config import DEFAULT_BOOTSTRAP, StateSettings
 def register(subparsers: Any) -> None:
     broker = subparsers.add_parser(
         "broker",
-        help="run a local single-node Apache Kafka (KRaft) from Maven Central jars",
+        help="run a local Apache Kafka (KRaft; one node, or --nodes 3) from Maven Central jars",
         description=(
             "Manage a local Apache Kafka broker. Set QIKFLOW_KAFKA_BOOTSTRAP to use an "
             "existing cluster instead; then `start` only checks that it answers."
@@ -22,6 +22,11 @@ def register(subparsers: Any) -> None:
     broker.add_argument("action", choices=["fetch", "start", "stop", "status", "wipe"])
     broker.add_argument("--port", type=int, default=None, help="client port (default 9092)")
     broker.add_argument("--name", default="default", help="instance name (data folder)")
+    broker.add_argument(
+        "--nodes", type=int, default=None,
+        help="start: nodes of a local KRaft cluster (default 1; 3 for drills that lose a "
+             "broker: node i on port+2(i-1)); stop, status and wipe act on all nodes",
+    )
     broker.set_defaults(handler=_broker)
     register_pg(subparsers)
     register_up(subparsers)
@@ -101,6 +106,7 @@ def _down(args: argparse.Namespace) -> int:
 
 def _broker(args: argparse.Namespace) -> int:
     from qikflow.local.kafka import LocalKafka, LocalKafkaError, answers_metadata
+    from qikflow.local.kafka_cluster import LocalKafkaCluster
 
     external = os.environ.get("QIKFLOW_KAFKA_BOOTSTRAP")
     # `fetch` always fetches: the test suite's own brokers need the jars in any case.
@@ -112,12 +118,25 @@ def _broker(args: argparse.Namespace) -> int:
             f"is managed. It {'answers' if reachable else 'does NOT answer'} metadata requests."
         )
         return 0 if reachable or args.action == "stop" else 1
-    broker = LocalKafka(home=StateSettings().home, name=args.name, port=args.port or 9092)
+    home = StateSettings().home
+    nodes = args.nodes or LocalKafkaCluster.existing_size(home, args.name) or 1
+    if nodes < 1:
+        print("qikflow broker: --nodes must be at least 1", file=sys.stderr)
+        return 2
+    broker: LocalKafka | LocalKafkaCluster = (
+        LocalKafka(home=home, name=args.name, port=args.port or 9092) if nodes == 1
+        else LocalKafkaCluster(home=home, name=args.name, port=args.port or 9092, size=nodes)
+    )
+    if args.action == "fetch":
+        try:
+            LocalKafka(home=home).fetch()
+        except LocalKafkaError as error:
+            print(f"qikflow broker fetch: {error}", file=sys.stderr)
+            return 1
+        print(f"Kafka jars in {LocalKafka(home=home).libs_dir}")
+        return 0
     try:
-        if args.action == "fetch":
-            broker.fetch()
-            print(f"Kafka jars in {broker.libs_dir}")
-        elif args.action == "start":
+        if args.action == "start":
             broker.start()
             print(broker.status())
         elif args.action == "stop":
@@ -127,7 +146,9 @@ def _broker(args: argparse.Namespace) -> int:
             print(f"kafka {broker.name}: stopped and data deleted")
         else:
             print(broker.status())
-            return 0 if broker.pid() is not None else 3
+            running = (broker.pid() is not None if isinstance(broker, LocalKafka)
+                       else broker.running() == broker.size)
+            return 0 if running else 3
     except LocalKafkaError as error:
         print(f"qikflow broker {args.action}: {error}", file=sys.stderr)
         return 1

@@ -1,8 +1,12 @@
-"""A single-node Apache Kafka (KRaft) for local runs and tests, from Maven Central jars."""
+"""A local Apache Kafka node (KRaft, combined broker and controller) from Maven Central jars.
+
+One node is the default local broker; `kafka_cluster.py` runs several as one cluster.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import shutil
@@ -37,6 +41,11 @@ class LocalKafka:
     name: str = "default"
     port: int = 9092
     controller_port: int | None = None
+    node_id: int = 1
+    # `id@host:port,...` of every controller of the cluster; this node alone when None.
+    voters: str | None = None
+    # How many nodes the cluster has: internal topics are replicated over up to three.
+    cluster_size: int = 1
 
     @property
     def libs_dir(self) -> Path:
@@ -104,6 +113,12 @@ class LocalKafka:
         if self.pid() is not None and answers_metadata(self.bootstrap, timeout_s=5):
             logger.info("Kafka %r already running on %s", self.name, self.bootstrap)
             return
+        pid = self.launch()
+        self.wait_ready(pid, timeout_s)
+
+    def launch(self, cluster_id: str | None = None) -> int:
+        """Format the storage on first use (with `cluster_id`, or a new one) and start the
+        JVM; return its pid without waiting for it to serve."""
         self.fetch()
         _require("java", "Install Java 17 or newer, or point QIKFLOW_KAFKA_BOOTSTRAP elsewhere.")
         for port in (self.port, self._controller_port):
@@ -115,7 +130,7 @@ class LocalKafka:
         self.instance_dir.mkdir(parents=True, exist_ok=True)
         config = self._write_config()
         if not (self.data_dir / "meta.properties").exists():
-            self._format(config)
+            self._format(config, cluster_id or new_cluster_id())
         classpath = f"{self.libs_dir.resolve()}/*"
         command = [
             "java", HEAP, "-Xms128m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
@@ -126,6 +141,10 @@ class LocalKafka:
         ]
         pid = spawn_detached(command, self.instance_dir / "stdout.log")
         self.pid_file.write_text(str(pid))
+        return pid
+
+    def wait_ready(self, pid: int, timeout_s: float) -> None:
+        """Return once the node started as `pid` answers metadata requests."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not pid_alive(pid):
@@ -177,15 +196,37 @@ class LocalKafka:
 
     # -- files -------------------------------------------------------------
 
+    def cluster_id(self) -> str | None:
+        """The cluster id this node's storage was formatted with, or None before that."""
+        try:
+            for line in (self.data_dir / "meta.properties").read_text().splitlines():
+                if line.startswith("cluster.id="):
+                    return line.removeprefix("cluster.id=").strip()
+        except FileNotFoundError:
+            return None
+        return None
+
+    def quorum_leader(self) -> tuple[int, int] | None:
+        """(leader id, leader epoch) of the metadata quorum as this node last saw it."""
+        state = self.data_dir / "__cluster_metadata-0" / "quorum-state"
+        try:
+            data = json.loads(state.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        leader, epoch = data.get("leaderId", -1), data.get("leaderEpoch", -1)
+        return (int(leader), int(epoch)) if leader is not None and leader >= 0 else None
+
     def _write_config(self) -> Path:
         path = self.instance_dir / "server.properties"
         controller = f"127.0.0.1:{self._controller_port}"
+        replicas = min(self.cluster_size, 3)
+        min_insync = 2 if replicas >= 3 else 1
         path.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@{controller}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.voters or f'{self.node_id}@{controller}'}",
                     f"listeners=PLAINTEXT://{self.bootstrap},CONTROLLER://{controller}",
                     f"advertised.listeners=PLAINTEXT://{self.bootstrap}",
                     "controller.listener.names=CONTROLLER",
@@ -193,12 +234,14 @@ class LocalKafka:
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     f"log.dirs={self.data_dir.resolve()}",
                     "num.partitions=6",
-                    "offsets.topic.replication.factor=1",
+                    f"default.replication.factor={replicas}",
+                    f"min.insync.replicas={min_insync}",
+                    f"offsets.topic.replication.factor={replicas}",
                     "offsets.topic.num.partitions=12",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"transaction.state.log.replication.factor={replicas}",
+                    f"transaction.state.log.min.isr={min_insync}",
+                    f"share.coordinator.state.topic.replication.factor={replicas}",
+                    f"share.coordinator.state.topic.min.isr={min_insync}",
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
                     "log.retention.hours=168",
@@ -233,9 +276,8 @@ class LocalKafka:
         )
         return path
 
-    def _format(self, config: Path) -> None:
+    def _format(self, config: Path, cluster_id: str) -> None:
         classpath = f"{self.libs_dir.resolve()}/*"
-        cluster_id = _cluster_id()
         result = subprocess.run(
             ["java", "-cp", classpath, STORAGE_TOOL, "format", f"--cluster-id={cluster_id}",
              "-c", str(config)],
@@ -272,7 +314,7 @@ async def _answers_metadata(bootstrap: str, timeout_s: float) -> bool:
         await client.close()
 
 
-def _cluster_id() -> str:
+def new_cluster_id() -> str:
     # Kafka cluster ids are 16 random bytes in URL-safe base64 without padding. Like
     # Kafka's own Uuid.randomUuid(), avoid a leading "-", which command lines misread.
     import base64
