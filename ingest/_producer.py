@@ -17,6 +17,7 @@ import asyncio
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import (
     CorruptRecordException,
     InvalidProducerEpoch,
@@ -118,3 +119,25 @@ async def _close_client(producer: AIOKafkaProducer) -> None:
         await asyncio.wait_for(producer.client.close(), CLOSE_TIMEOUT_S)
     except (TimeoutError, KafkaConnectionError, OSError):
         return
+
+
+async def answers_metadata(client_options: dict[str, Any], timeout_s: float) -> bool:
+    """True when Kafka answers a metadata request on a connection of its own (a producer's
+    connections may be the part that is broken)."""
+    client = AIOKafkaClient(**client_options, client_id="qikflow-ingest",
+                            request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout_s)
+    except (KafkaError, OSError, TimeoutError):
+        return False
+    finally:
+        await client.close()
+    return True
+
+
+def consume_result(future: asyncio.Future[object]) -> None:
+    """Done-callback for a delivery nobody awaits any more (its request already spooled, or
+    its drain round abandoned): retrieving the exception keeps asyncio from logging "Future
+    exception was never retrieved"; the failure is counted where it was awaited."""
+    if not future.cancelled():
+        future.exception()

@@ -27,10 +27,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from ingest._producer import drop, new_producer, refused_record, spent_producer
+from ingest._producer import (
+    answers_metadata,
+    consume_result,
+    drop,
+    new_producer,
+    refused_record,
+    spent_producer,
+)
 from ingest.errors import RawTopicTooSmallError
 from ingest.metrics import IngestMetrics
 from ingest.raw_topic import RawTopicSize, ensure_raw_topic
@@ -135,11 +141,6 @@ class RawPublisher:
     def producer(self) -> AIOKafkaProducer | None:
         """The producer connected now (None while connecting)."""
         return self._producer
-
-    @property
-    def connected(self) -> bool:
-        """True while a producer is connected (Kafka may still be marked unavailable)."""
-        return self._producer is not None
 
     @property
     def available(self) -> bool:
@@ -329,7 +330,7 @@ class RawPublisher:
             await asyncio.wait((delivery,), timeout=remaining_s)
         finally:
             if not delivery.done():
-                delivery.add_done_callback(_consume_result)
+                delivery.add_done_callback(consume_result)
         if not delivery.done():
             raise TimeoutError
         delivery.result()
@@ -355,28 +356,11 @@ class RawPublisher:
         )
 
     async def answers_metadata(self, timeout_s: float) -> bool:
-        """True when Kafka answers a metadata request on a connection of its own (the
-        producer's connections may be the part that is broken)."""
-        client = AIOKafkaClient(**self.kafka.client_options(), client_id="qikflow-ingest",
-                                request_timeout_ms=int(timeout_s * 1000))
-        try:
-            await asyncio.wait_for(client.bootstrap(), timeout_s)
-        except (KafkaError, OSError, TimeoutError):
-            return False
-        finally:
-            await client.close()
-        return True
+        """True when Kafka answers a metadata request on a connection of its own."""
+        return await answers_metadata(self.kafka.client_options(), timeout_s)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.error("connecting to Kafka failed unexpectedly; bodies go to the spool, and "
                      "the drainer starts connecting again", exc_info=task.exception())
-
-
-def _consume_result(future: asyncio.Future[object]) -> None:
-    # A delivery nobody awaits any more (its request already spooled, or its drain round
-    # abandoned) must not log "exception never retrieved"; the failure is counted where it
-    # was awaited.
-    if not future.cancelled():
-        future.exception()

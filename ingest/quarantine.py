@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.spool import set_aside
+from ingest.spool_file import set_aside
 
 logger = logging.getLogger(__name__)
 

@@ -12,14 +12,13 @@ The size limit is hard: it counts every stored byte of an entry (body, headers, 
 id and a row overhead), and a body is admitted only if it fits beside everything already
 stored *and* everything still waiting for its commit. Drained entries give their disk
 space back (incremental vacuum, WAL truncation) once the freed space adds up or the spool
-is empty.
+is empty. The file's layout, lock and names are in spool_file.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import socket
@@ -33,29 +32,22 @@ import orjson
 
 from ingest.errors import SpoolFullError, SpoolUnavailableError, SpoolUnreadableError
 from ingest.record import RawRecord
+from ingest.spool_file import (
+    SIZE_SQL,
+    SMALLEST_ENTRY_BYTES,
+    decode,
+    encode_meta,
+    open_db,
+    remove_files,
+    set_aside,
+    stored_size,
+    try_lock,
+    unlock,
+)
 
 logger = logging.getLogger(__name__)
 
-SPOOL_GLOB = "spool-*.sqlite"
-ROW_OVERHEAD_BYTES = 32
 VACUUM_AFTER_FREED_BYTES = 8 * 1024 * 1024
-WAL_LIMIT_BYTES = 4 * 1024 * 1024
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spool (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    receipt_id TEXT NOT NULL,
-    meta BLOB NOT NULL,
-    body BLOB NOT NULL
-)
-"""
-_SIZE = f"length(body) + length(meta) + length(receipt_id) + {ROW_OVERHEAD_BYTES}"
-
-
-def stored_size(receipt_id: str, meta: bytes, body: bytes) -> int:
-    """The bytes one entry counts against the spool's limit."""
-    return len(body) + len(meta) + len(receipt_id) + ROW_OVERHEAD_BYTES
-
 
 @dataclass(frozen=True, slots=True)
 class SpooledRecord:
@@ -82,9 +74,9 @@ class Spool:
         self._lock_file = lock_file
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spool")
         try:
-            self._db = _open(path)
+            self._db = open_db(path)
             self.depth, self.bytes = self._db.execute(
-                f"SELECT count(*), coalesce(sum({_SIZE}), 0) FROM spool"
+                f"SELECT count(*), coalesce(sum({SIZE_SQL}), 0) FROM spool"
             ).fetchone()
             self.oldest_ms = self._oldest_ms()
         except sqlite3.Error as error:
@@ -107,7 +99,7 @@ class Spool:
         """
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"spool-{socket.gethostname()}-{os.getpid()}.sqlite"
-        lock = _try_lock(path)
+        lock = try_lock(path)
         if lock is None:
             raise SpoolUnavailableError(f"spool {path} is locked by another live process")
         return cls._open_locked(path, max_bytes, lock)
@@ -118,12 +110,12 @@ class Spool:
 
         Raises SpoolUnreadableError when the file is no spool.
         """
-        lock = _try_lock(path)
+        lock = try_lock(path)
         if lock is None:
             return None
         if not path.exists():
             # The owner emptied and deleted it between our listing and our lock.
-            _unlock(path, lock)
+            unlock(path, lock)
             return None
         return cls._open_locked(path, max_bytes, lock)
 
@@ -134,7 +126,7 @@ class Spool:
         except SpoolUnreadableError as error:
             # Renamed while still locked, so no other process handles it at the same time.
             aside = set_aside(path)
-            _unlock(path, lock)
+            unlock(path, lock)
             raise SpoolUnreadableError(f"{error}; renamed to {aside.name}, untouched") from error
 
     # -- writing -----------------------------------------------------------
@@ -271,7 +263,7 @@ class Spool:
                 "spool %s keeps %d bodies (%d bytes) not yet in Kafka; the next ingest "
                 "start drains them", self.path, self.depth, self.bytes,
             )
-        _unlock(self.path, self._lock_file)
+        unlock(self.path, self._lock_file)
 
     async def set_aside(self) -> Path:
         """Close an unreadable spool and rename it (and its WAL) out of the spool glob, for
@@ -283,122 +275,7 @@ class Spool:
             self._db.close()
         self._executor.shutdown(wait=True)
         aside = set_aside(self.path)
-        _unlock(self.path, self._lock_file)
+        unlock(self.path, self._lock_file)
         return aside
 
 
-@dataclass(frozen=True, slots=True)
-class SpoolSummary:
-    """What a spool file holds, read without taking it over (`qikflow spool status`)."""
-
-    path: Path
-    in_use: bool
-    depth: int
-    bytes: int
-    oldest_ms: int | None
-
-
-def summarize(path: Path) -> SpoolSummary:
-    """Read what `path` holds, leaving it to its owner. Raises SpoolUnreadableError."""
-    lock = _try_lock(path)
-    if lock is not None:
-        _unlock(path, lock)
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            depth, size = db.execute(
-                f"SELECT count(*), coalesce(sum({_SIZE}), 0) FROM spool").fetchone()
-            row = db.execute("SELECT meta FROM spool ORDER BY id LIMIT 1").fetchone()
-        finally:
-            db.close()
-    except sqlite3.Error as error:
-        raise SpoolUnreadableError(f"{path} is not a readable spool: {error}") from error
-    record = decode(row[0], b"") if row else None
-    return SpoolSummary(path, lock is None, depth, size,
-                        record.received_at_ms if record else None)
-
-
-def set_aside(path: Path) -> Path:
-    """Rename `path` and its SQLite companions to `unreadable-<name>-<time>` (no longer a
-    spool for anyone's glob)."""
-    aside = path.with_name(f"unreadable-{path.name}-{time.strftime('%Y%m%dT%H%M%S')}")
-    for suffix in ("-wal", "-shm", ""):
-        source = Path(f"{path}{suffix}")
-        if source.exists():
-            source.rename(Path(f"{aside}{suffix}"))
-    return aside
-
-
-def remove_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    existing = path.exists() and path.stat().st_size > 0
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    try:
-        if existing:
-            # Read before anything is changed: a file that is no spool stays untouched.
-            db.execute("SELECT id, receipt_id, meta, body FROM spool LIMIT 0").fetchall()
-        # Only takes effect in a new file (before the first table): older spools keep
-        # their space until they are emptied and deleted.
-        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
-        db.execute(_SCHEMA)
-    except sqlite3.Error:
-        db.close()
-        raise
-    return db
-
-
-def _lock_path(path: Path) -> Path:
-    return path.with_name(path.name + ".lock")
-
-
-def _try_lock(path: Path) -> int | None:
-    fd = os.open(_lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
-
-
-def _unlock(path: Path, fd: int) -> None:
-    if not path.exists():
-        with contextlib.suppress(FileNotFoundError):
-            _lock_path(path).unlink()
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    os.close(fd)
-
-
-def encode_meta(record: RawRecord) -> bytes:
-    """The record's headers as stored beside its body."""
-    return orjson.dumps(
-        {
-            "receipt_id": record.receipt_id,
-            "received_at_ms": record.received_at_ms,
-            "source": record.source,
-            "account": record.account,
-            "content_type": record.content_type,
-            "remote_addr": record.remote_addr,
-        }
-    )
-
-
-def decode(meta: bytes, body: bytes) -> RawRecord | None:
-    """The record stored as `meta` and `body`, or None when `meta` cannot be read."""
-    try:
-        fields = orjson.loads(meta)
-        return RawRecord(body=bytes(body), **fields)
-    except (orjson.JSONDecodeError, TypeError, ValueError):
-        return None
-
-
-# An entry with an empty body: while this does not fit, the spool can take nothing.
-SMALLEST_ENTRY_BYTES = stored_size(
-    "0" * 36, encode_meta(RawRecord(b"", "0" * 36, 1_000_000_000_000)), b"")

@@ -56,7 +56,7 @@ def _directory(args: argparse.Namespace) -> Path:
 def _status(args: argparse.Namespace) -> int:
     from ingest.errors import SpoolUnreadableError
     from ingest.quarantine import Quarantine
-    from ingest.spool import SPOOL_GLOB, summarize
+    from ingest.spool_file import SPOOL_GLOB, summarize
 
     directory = _directory(args)
     spools: list[dict[str, Any]] = []
@@ -154,7 +154,8 @@ async def _hand_back(directory: Path, quarantine: Any, entries: list[Any]) -> in
     from ingest.errors import SpoolError
     from ingest.record import RawRecord
     from ingest.settings import IngestSettings
-    from ingest.spool import Spool, decode
+    from ingest.spool import Spool
+    from ingest.spool_file import decode
 
     spool = Spool.create(directory, IngestSettings().spool_max_bytes)
     handed: list[str] = []

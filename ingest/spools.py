@@ -15,7 +15,8 @@ from pathlib import Path
 from ingest.errors import SpoolUnavailableError, SpoolUnreadableError
 from ingest.metrics import IngestMetrics
 from ingest.record import RawRecord
-from ingest.spool import SPOOL_GLOB, Spool, SpooledRecord
+from ingest.spool import Spool, SpooledRecord
+from ingest.spool_file import SPOOL_GLOB
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from ingest.quarantine import FILE_NAME, Quarantine, QuarantinedBody
 from ingest.record import RECEIPT_ID
-from ingest.spool import decode
+from ingest.spool_file import decode
 from qikflow.operations.dead_letters import (
     QUARANTINE,
     Cursor,

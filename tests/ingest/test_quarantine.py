@@ -14,7 +14,8 @@ import pytest
 
 from ingest.quarantine import FILE_NAME, Quarantine
 from ingest.record import RawRecord, new_receipt_id
-from ingest.spool import Spool, encode_meta, summarize
+from ingest.spool import Spool
+from ingest.spool_file import encode_meta, summarize
 
 QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
 

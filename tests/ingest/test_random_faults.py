@@ -23,7 +23,7 @@ from ingest.errors import SpoolUnreadableError
 from ingest.quarantine import Quarantine
 from ingest.raw_topic import TOPIC_LIMIT, RawTopicSize
 from ingest.settings import IngestSettings
-from ingest.spool import SPOOL_GLOB, summarize
+from ingest.spool_file import SPOOL_GLOB, summarize
 from qikflow.local.kafka import LocalKafka
 from tests.fixtures.kafka import consume
 from tests.ingest._faults import Answer, post_all

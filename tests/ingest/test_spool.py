@@ -16,7 +16,8 @@ import pytest
 from ingest.errors import SpoolFullError, SpoolUnavailableError, SpoolUnreadableError
 from ingest.record import RawRecord, new_receipt_id
 from ingest.settings import IngestSettings
-from ingest.spool import Spool, SpooledRecord, encode_meta, stored_size, summarize
+from ingest.spool import Spool, SpooledRecord
+from ingest.spool_file import encode_meta, stored_size, summarize
 
 
 def record(body: bytes, content_type: str = "") -> RawRecord:

@@ -11,7 +11,7 @@ import pytest
 
 from ingest.quarantine import Quarantine
 from ingest.record import RECEIPT_ID, RECEIVED_AT_MS
-from ingest.spool import encode_meta
+from ingest.spool_file import encode_meta
 from qikflow.config import KafkaSettings
 from qikflow.console.settings import ConsoleSettings
 from qikflow.local._process import free_port
