@@ -14,7 +14,8 @@ producer (whose sequence that refusal spoiled) replaced, and the drainer sends t
 again alone, quarantining it if Kafka refuses it alone.
 
 An outage logs one WARNING when it starts and one INFO line when it is over (Kafka writable
-and the spools drained) with how many bodies were spooled and drained meanwhile.
+and the spools drained) with how many bodies were spooled and drained meanwhile; the Kafka
+client's own warnings are held back in between (outage.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass
 from typing import Literal
 
 from aiokafka import AIOKafkaProducer
@@ -39,6 +39,7 @@ from ingest._producer import (
 )
 from ingest.errors import RawTopicTooSmallError
 from ingest.metrics import IngestMetrics
+from ingest.outage import ClientQuiet, Outage
 from ingest.raw_topic import RawTopicSize, ensure_raw_topic
 from ingest.record import RawRecord
 from ingest.settings import IngestSettings
@@ -55,19 +56,6 @@ RECONNECT_BACKOFF_MAX_S = 5.0
 STARTUP_CONNECT_WAIT_S = 5.0
 FLUSH_AT_STOP_S = 10.0
 METADATA_TIMEOUT_S = 5.0
-
-
-@dataclass
-class Outage:
-    """One stretch of time during which Kafka did not take writes."""
-
-    reason: str
-    started: float
-    spooled: int = 0
-    drained: int = 0
-
-    def age_s(self) -> float:
-        return time.monotonic() - self.started
 
 
 class RawPublisher:
@@ -91,6 +79,7 @@ class RawPublisher:
         self._available = False
         self._starting = False
         self._backoff_s = RECONNECT_BACKOFF_MIN_S
+        self._quiet = ClientQuiet(lambda: self.outage)
         metrics.kafka_available.set(0)
         # Bound once: label lookups cost more than the increments on the hot path.
         self._stored_in_kafka = metrics.stored.labels("kafka")
@@ -105,6 +94,7 @@ class RawPublisher:
 
         Raises RawTopicTooSmallError when the raw topic cannot hold a body at the limit.
         """
+        self._quiet.install()
         self._starting = True
         self._connector = asyncio.create_task(self._connect(), name="kafka-connect")
         try:
@@ -134,6 +124,7 @@ class RawPublisher:
             await drop(producer)
         if self._drops:
             await asyncio.wait(self._drops)
+        self._quiet.remove()
 
     # -- state -------------------------------------------------------------
 
@@ -152,8 +143,7 @@ class RawPublisher:
         if self.topic_too_small is not None:
             return self.topic_too_small
         if self.outage is not None and not self._available:
-            return (f"Kafka at {self.kafka.bootstrap} unavailable for "
-                    f"{self.outage.age_s():.0f}s ({self.outage.reason})")
+            return self.outage.describe()
         if self._producer is None and self._available:
             return "Kafka producer being replaced"
         return None
@@ -177,12 +167,7 @@ class RawPublisher:
         self.acknowledged()
         if self.outage is not None:
             outage, self.outage = self.outage, None
-            logger.info(
-                "Kafka at %s takes writes again; outage of %.1fs over (it began with: %s): "
-                "%d bodies spooled meanwhile, %d drained into %s, none left",
-                self.kafka.bootstrap, outage.age_s(), outage.reason, outage.spooled,
-                outage.drained, self.topic,
-            )
+            outage.end(self.topic)
 
     def lost(self, reason: str, producer: AIOKafkaProducer | None = None) -> None:
         """Kafka did not take a write: mark it unavailable and check whether it answers
@@ -217,11 +202,8 @@ class RawPublisher:
             self._reconnect(delay_s=self._next_backoff())
 
     def _begin_outage(self, reason: str) -> None:
-        if self.outage is not None:
-            return
-        self.outage = Outage(reason, time.monotonic())
-        logger.warning("Kafka at %s unavailable (%s); new bodies go to the spool %s until "
-                       "it recovers", self.kafka.bootstrap, reason, self.spools.own.path)
+        if self.outage is None:
+            self.outage = Outage.begin(reason, self.kafka.bootstrap, self.spools.own.path)
 
     def _next_backoff(self) -> float:
         delay = self._backoff_s
@@ -256,6 +238,8 @@ class RawPublisher:
                 await drop(producer)
                 if not self._starting:
                     self._begin_outage(repr(error))
+                if self.outage is not None:
+                    self.outage.last_error = repr(error)
                 logger.debug("cannot reach Kafka at %s (%r)", self.kafka.bootstrap, error)
                 delay_s = self._next_backoff()
                 continue
