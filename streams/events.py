@@ -13,6 +13,10 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 SCHEMA_VERSION = 1
+# The longest event id (and so message id) an event may have, in UTF-8 bytes. Provider ids
+# are under 100 bytes; an id travels four times in a per-type record (key, header, event id,
+# message id), so a body with a longer one is not routed (see streams/parsers).
+MAX_ID_BYTES = 1024
 
 MESSAGE_TYPES = (
     "text", "image", "video", "audio", "document", "sticker", "location", "contacts",
@@ -86,7 +90,17 @@ class UnknownMessageContent(_Model):
 class StatusContent(_Model):
     status: str = Field(description="sent, delivered, read, failed, or unknown.")
     original_status: str | None = Field(None, description="The provider's value when unknown.")
-    error_code: int | None = None
+    error_code: int | None = Field(
+        None, description="The provider's error code, when it is an integer of 64 bits."
+    )
+    error_code_text: str | None = Field(
+        None,
+        description=(
+            "The error code as sent, when it is not an integer of 64 bits (then `error_code` "
+            "is null); absent otherwise."
+        ),
+        exclude_if=lambda value: value is None,
+    )
     error_title: str | None = None
     error_detail: str | None = None
     conversation_id: str | None = None

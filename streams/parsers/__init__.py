@@ -11,6 +11,9 @@ to one pure module per format:
 It never raises. Every body ends in exactly one outcome: Parsed (the per-type topics),
 Unrecognised (a JSON object that is no known event: `<prefix>.unknown`) or Undecodable
 (not JSON, not an object, or a parser bug: `<prefix>.dlq`), so no body is ever lost.
+A body nested deeper than MAX_NESTING levels is Unrecognised: its events would carry the
+nesting in `raw`, and the consumers' JSON readers (pydantic's among them) refuse
+documents nested a little deeper than a hundred levels; real webhooks nest under ten.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import orjson
 
 from streams.parsers import meta, qikchat
 from streams.parsers._outcome import Outcome, Parsed, Undecodable, Unrecognised
-from streams.parsers.json_fields import shown
+from streams.parsers.json_fields import nested_deeper_than, shown
 
 if TYPE_CHECKING:
     from ingest.record import RawRecord
 
-__all__ = ["Outcome", "Parsed", "Undecodable", "Unrecognised", "parse_raw"]
+__all__ = ["MAX_NESTING", "Outcome", "Parsed", "Undecodable", "Unrecognised", "parse_raw"]
+
+MAX_NESTING = 64
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +45,8 @@ def parse_raw(record: RawRecord) -> Outcome:
         return Undecodable(f"not JSON: {exc}")
     if not isinstance(body, dict):
         return Undecodable(f"JSON {type(body).__name__}, not an object")
+    if nested_deeper_than(body, MAX_NESTING, record.body):
+        return Unrecognised(f"JSON nested deeper than {MAX_NESTING} levels")
     try:
         if body.get("object") == meta.OBJECT:
             return meta.parse_body(body, record)

@@ -9,9 +9,10 @@ whole message is still in `raw`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from streams.events import (
+    MAX_ID_BYTES,
     MEDIA_TYPES,
     ButtonContent,
     ContactsContent,
@@ -28,6 +29,7 @@ from streams.events import (
 from streams.parsers.json_fields import (
     JSONObject,
     array,
+    as_text,
     first_obj,
     integer,
     nonempty,
@@ -158,6 +160,12 @@ def status_name(value: object) -> tuple[str, str | None]:
     return "unknown", original
 
 
+def id_too_long(event_id: str) -> bool:
+    """Whether an event id is longer than MAX_ID_BYTES of UTF-8: such an event is not
+    routed (each id travels four times in a record, see streams/budget.py)."""
+    return len(event_id) > MAX_ID_BYTES // 4 and len(event_id.encode()) > MAX_ID_BYTES
+
+
 def status_event_id(message_id: str, status: str, original: str | None) -> str:
     """`<id>:<status>`, or `<id>:unknown:<original>` so distinct unknown values stay apart."""
     if status == "unknown":
@@ -165,18 +173,30 @@ def status_event_id(message_id: str, status: str, original: str | None) -> str:
     return f"{message_id}:{status}"
 
 
-def error_fields(container: JSONObject) -> tuple[int | None, str | None, str | None]:
-    """(code, title, detail) from Qikchat's `error` object or Meta's `errors[0]`."""
+class ErrorFields(NamedTuple):
+    """The error of a failed status: `code_text` keeps a code that is no 64-bit integer."""
+
+    code: int | None = None
+    code_text: str | None = None
+    title: str | None = None
+    detail: str | None = None
+
+
+def error_fields(container: JSONObject) -> ErrorFields:
+    """The error from Qikchat's `error` object or Meta's `errors[0]`."""
     error = obj(container, "error") or first_obj(container, "errors")
     if error is None:
-        return None, None, None
+        return ErrorFields()
     data = obj(error, "error_data") or {}
     detail = (
         nonempty(data.get("details"))
         or nonempty(error.get("details"))
         or nonempty(error.get("message"))
     )
-    return integer(error.get("code")), text(error.get("title")), detail
+    sent = error.get("code")
+    code = integer(sent)
+    return ErrorFields(code, as_text(sent) if code is None else None, text(error.get("title")),
+                       detail)
 
 
 def status_content(
@@ -191,13 +211,14 @@ def status_content(
     pricing_category: str | None = None,
 ) -> StatusContent:
     """StatusContent with the error fields of `container` (`error` or `errors[0]`) filled in."""
-    code, title, detail = error_fields(container)
+    error = error_fields(container)
     return StatusContent(
         status=status,
         original_status=original,
-        error_code=code,
-        error_title=title,
-        error_detail=detail,
+        error_code=error.code,
+        error_code_text=error.code_text,
+        error_title=error.title,
+        error_detail=error.detail,
         conversation_id=conversation_id,
         pricing_category=pricing_category,
         sent_at=sent_at,

@@ -11,6 +11,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 JSONObject = dict[str, Any]
 
 # Epoch values above this are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973).
@@ -21,6 +23,8 @@ _EPOCH_S_MAX = 253_402_300_799
 _E164_MIN_DIGITS = 6
 _E164_MAX_DIGITS = 15
 _NUMBER_PUNCTUATION = str.maketrans("", "", " -().\u00a0\t")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT64_DIGITS = 19
 
 
 def obj(parent: JSONObject, key: str) -> JSONObject | None:
@@ -76,17 +80,53 @@ def number(value: Any) -> float | None:
 
 
 def integer(value: Any) -> int | None:
-    """An int from a JSON integer or a string of ASCII digits (error codes)."""
+    """A signed 64-bit int from a JSON integer or a string of ASCII digits (error codes).
+
+    Larger values are None: JSON encoders (orjson) and stores (PostgreSQL `bigint`) refuse
+    them, and an error code that large is no code anyone can look up."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
+        found = value
+    elif isinstance(value, str):
         stripped = value.strip()
         digits = stripped.removeprefix("-")
-        if digits.isascii() and digits.isdigit():
-            return int(stripped)
+        if not (digits.isascii() and digits.isdigit()) or len(digits.lstrip("0")) > _INT64_DIGITS:
+            return None
+        found = int(stripped)
+    else:
+        return None
+    return found if _INT64_MIN <= found <= _INT64_MAX else None
+
+
+def as_text(value: Any) -> str | None:
+    """A scalar JSON value as the text it was sent as (a number as JSON renders it); None
+    for null, booleans, objects and arrays."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value) if isinstance(value, int) else orjson.dumps(value).decode()
     return None
+
+
+def nested_deeper_than(value: Any, limit: int, source: bytes = b"") -> bool:
+    """Whether the JSON value has more than `limit` levels of objects and arrays.
+
+    `source`, the JSON text of `value`, answers most bodies at C speed: a document cannot
+    nest deeper than its count of `{` and `[`. Only larger counts walk the value."""
+    if source and source.count(b"{") + source.count(b"[") <= limit:
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, dict | list):
+            continue
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children
+                     if isinstance(child, dict | list))
+    return False
 
 
 def e164(value: Any) -> str | None:

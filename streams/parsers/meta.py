@@ -3,8 +3,9 @@
 Each message and each status in the body becomes one event. The business number is
 `value.metadata.display_phone_number`; a message's customer is `from`, named by the entry
 of `value.contacts[]` whose `wa_id` is that number; a status's customer is `recipient_id`.
-An item without an id, or that is not an object, is skipped: it stays in the body, and a
-body with no parseable item at all is Unrecognised so that the body is never lost.
+An item without an id (or with an event id longer than MAX_ID_BYTES), or that is not an
+object, is skipped: it stays in the body, and a body with no parseable item at all is
+Unrecognised so that the body is never lost.
 A status's `timestamp` also fills the matching `sent_at`/`delivered_at`/`read_at`.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from streams.events import MAX_ID_BYTES
 from streams.parsers._content import (
+    id_too_long,
     message_content,
     status_content,
     status_event_id,
@@ -53,20 +56,22 @@ def parse_body(body: JSONObject, record: RawRecord) -> Parsed | Unrecognised:
             for message in array(value, "messages"):
                 items += 1
                 if isinstance(message, dict):
-                    event = _message(origin, message, business, names)
-                    if event is not None:
-                        events.append(event)
+                    _keep(events, _message(origin, message, business, names))
             for status in array(value, "statuses"):
                 items += 1
                 if isinstance(status, dict):
-                    event = _status(origin, status, business, names)
-                    if event is not None:
-                        events.append(event)
+                    _keep(events, _status(origin, status, business, names))
     if events:
         return Parsed(events)
     if items:
-        return Unrecognised(f"meta: none of the {items} messages/statuses is an object with an id")
+        return Unrecognised(f"meta: none of the {items} messages/statuses is an object with "
+                            f"an id of at most {MAX_ID_BYTES} bytes")
     return Unrecognised("meta: no messages or statuses in the body")
+
+
+def _keep(events: list[Event], event: Event | None) -> None:
+    if event is not None and not id_too_long(event.event_id):
+        events.append(event)
 
 
 def _names(value: JSONObject) -> dict[str, str]:

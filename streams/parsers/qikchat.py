@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from streams.events import MAX_ID_BYTES
 from streams.parsers._content import (
+    id_too_long,
     message_content,
     status_content,
     status_event_id,
@@ -42,7 +44,6 @@ MESSAGE_IN = "whatsapp:message:in"
 MESSAGE_STATUS = "whatsapp:message:status"
 
 
-
 def parse_envelope(envelope: JSONObject, record: RawRecord) -> Parsed | Unrecognised:
     """Parse a `{"event", "payload"}` object (already unwrapped from `{"message": ...}`)."""
     name = envelope.get("event")
@@ -59,8 +60,13 @@ def parse_envelope(envelope: JSONObject, record: RawRecord) -> Parsed | Unrecogn
         return Unrecognised(f"qikchat: {name} without `payload.message.id` or `payload.id`")
     origin = Origin.of("qikchat", record)
     if name == MESSAGE_IN:
-        return Parsed([_message(origin, payload, message, message_id)])
-    return Parsed([_status(origin, payload, message, message_id)])
+        event = _message(origin, payload, message, message_id)
+    else:
+        event = _status(origin, payload, message, message_id)
+    if id_too_long(event.event_id):
+        return Unrecognised(f"qikchat: {name} with an event id longer than {MAX_ID_BYTES} "
+                            "bytes")
+    return Parsed([event])
 
 
 def _contact(payload: JSONObject) -> tuple[str | None, str | None]:

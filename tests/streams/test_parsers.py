@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.record import RawRecord
-from streams.events import Event
+from streams.events import MAX_ID_BYTES, Event
 from streams.parsers import (
+    MAX_NESTING,
     Outcome,
     Parsed,
     Undecodable,
@@ -117,3 +118,38 @@ def test_reasons_quote_provider_values_briefly() -> None:
     assert isinstance(outcome, Unrecognised)
     assert outcome.reason.startswith("qikchat: unknown event 'xxx")
     assert len(outcome.reason) < 120
+
+
+def _text_with_extra(extra: Any, message_id: str = "wamid.X1") -> bytes:
+    """A Qikchat text whose message object carries `extra`, kept in the event's `raw`."""
+    return orjson.dumps({"event": "whatsapp:message:in", "payload": {"message": {
+        "id": message_id, "type": "text", "text": {"body": "hi"}, "extra": extra}}})
+
+
+def _nested_list(levels: int) -> Any:
+    value: Any = "deep"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_bodies_nested_up_to_the_limit_parse_into_events_consumers_read_back() -> None:
+    # The text message sits at level 3 (body, payload, message); `extra` adds the rest.
+    outcome = parse_raw(_record(_text_with_extra(_nested_list(MAX_NESTING - 3))))
+    assert isinstance(outcome, Parsed)
+    (event,) = outcome.events
+    assert Event.from_json(event.to_json()) == event
+
+
+@pytest.mark.parametrize("levels", [MAX_NESTING - 2, 230])
+def test_bodies_nested_deeper_go_to_unknown_with_the_reason(levels: int) -> None:
+    outcome = parse_raw(_record(_text_with_extra(_nested_list(levels))))
+    assert outcome == Unrecognised(f"JSON nested deeper than {MAX_NESTING} levels")
+
+
+def test_a_message_id_longer_than_the_limit_is_no_event() -> None:
+    outcome = parse_raw(_record(_text_with_extra(None, message_id="w" * (MAX_ID_BYTES + 1))))
+    assert isinstance(outcome, Unrecognised)
+    assert f"longer than {MAX_ID_BYTES} bytes" in outcome.reason
+    at_limit = parse_raw(_record(_text_with_extra(None, message_id="w" * MAX_ID_BYTES)))
+    assert isinstance(at_limit, Parsed)

@@ -7,19 +7,25 @@ parser hands the same objects to the same builders (tests/streams/parsers/test_m
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
+from ingest.record import RawRecord
 from streams.events import (
+    MAX_ID_BYTES,
     ButtonContent,
     ContactsContent,
+    Event,
     InteractiveContent,
     LocationContent,
     MediaContent,
     OrderContent,
     ReactionContent,
+    StatusContent,
     UnknownMessageContent,
 )
-from streams.parsers._content import status_event_id, status_name
+from streams.parsers import Parsed, parse_raw
+from streams.parsers._content import id_too_long, status_event_id, status_name
 from tests.streams.fixtures import event
 
 
@@ -116,3 +122,58 @@ def test_unknown_statuses_of_one_message_keep_distinct_event_ids() -> None:
     assert status_event_id("M1", "unknown", "deleted") == "M1:unknown:deleted"
     assert status_event_id("M1", "unknown", "expired") == "M1:unknown:expired"
     assert status_event_id("M1", "unknown", None) == "M1:unknown:"
+
+
+def _failed_status(code: object) -> bytes:
+    """A failed Qikchat status whose error code is `code` (bytes: its JSON text as sent)."""
+    sent = code if isinstance(code, bytes) else orjson.dumps(code)
+    return (b'{"event":"whatsapp:message:status","payload":{"id":"QKS-9","message":'
+            b'{"status":"failed","error":{"code":' + sent + b',"title":"Undeliverable"}}}}')
+
+
+@pytest.mark.parametrize(
+    ("code", "error_code", "error_code_text"),
+    [
+        (131026, 131026, None),
+        ("131026", 131026, None),
+        (-(2**63), -(2**63), None),
+        (2**63 - 1, 2**63 - 1, None),
+        # Past 64 bits: orjson and PostgreSQL `bigint` refuse the number; the text stays.
+        (2**63, None, "9223372036854775808"),
+        ("12345678901234567890123", None, "12345678901234567890123"),
+        (b"12345678901234567890123", None, "1.2345678901234568e+22"),  # a JSON number
+        ("9" * 5000, None, "9" * 5000),  # more digits than int() takes from a string
+        ("E-131", None, "E-131"),
+        (1.5, None, "1.5"),
+        (True, None, None),
+        ({"nested": 1}, None, None),
+    ],
+)
+def test_error_codes_beyond_64_bits_or_not_integers_keep_their_text(
+    code: object, error_code: int | None, error_code_text: str | None
+) -> None:
+    outcome = parse_raw(RawRecord(_failed_status(code), "r-1", 1_763_643_200_000))
+    assert isinstance(outcome, Parsed)
+    (failed,) = outcome.events
+    assert isinstance(failed.content, StatusContent)
+    assert (failed.content.error_code, failed.content.error_code_text) == (
+        error_code, error_code_text)
+    assert failed.content.error_title == "Undeliverable"
+    # The event travels: it encodes, and a consumer reads it back unchanged.
+    assert Event.from_json(failed.to_json()) == failed
+
+
+def test_a_code_that_fits_publishes_no_error_code_text_field() -> None:
+    outcome = parse_raw(RawRecord(_failed_status(131026), "r-1", 1_763_643_200_000))
+    assert isinstance(outcome, Parsed)
+    assert "error_code_text" not in orjson.loads(outcome.events[0].to_json())["content"]
+
+
+@pytest.mark.parametrize(
+    ("event_id", "too_long"),
+    [("wamid.1", False), ("é" * 512, False), ("é" * 513, True), ("x" * 1024, False),
+     ("x" * 1025, True)],
+)
+def test_an_event_id_is_too_long_past_max_id_bytes_of_utf8(event_id: str, too_long: bool) -> None:
+    assert MAX_ID_BYTES == 1024
+    assert id_too_long(event_id) is too_long

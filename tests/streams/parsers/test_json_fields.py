@@ -1,14 +1,24 @@
-"""JSON field readers: numbers to E.164, timestamps to aware UTC, never an exception."""
+"""JSON field readers: numbers to E.164, timestamps to aware UTC, 64-bit integers, nesting
+depth, never an exception."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 
-from streams.parsers.json_fields import e164, integer, number, received_at, timestamp
+from streams.parsers.json_fields import (
+    as_text,
+    e164,
+    integer,
+    nested_deeper_than,
+    number,
+    received_at,
+    timestamp,
+)
 from tests.streams.fixtures.strategies import json_values
 
 
@@ -89,3 +99,44 @@ def test_received_at() -> None:
     assert received_at(1_763_643_146_000) == datetime(2025, 11, 20, 12, 52, 26, tzinfo=UTC)
     assert received_at(0).tzinfo is not None
     assert received_at(10**30).year >= 2025
+
+
+def test_integers_are_signed_64_bit() -> None:
+    assert integer(2**63 - 1) == 2**63 - 1
+    assert integer(str(-(2**63))) == -(2**63)
+    assert integer(2**63) is None
+    assert integer(2**64 - 1) is None  # orjson reads it as an int; it still does not fit
+    assert integer("0" * 30 + "7") == 7
+    assert integer("9" * 20) is None
+    assert integer("9" * 5000) is None  # int() refuses more than 4300 digits: not raised
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("E-131", "E-131"), (131, "131"), (1.5, "1.5"), (1e22, "1e+22"), (None, None),
+     (False, None), ([1], None), ({"code": 1}, None)],
+)
+def test_as_text_renders_scalars_as_sent(value: Any, expected: str | None) -> None:
+    assert as_text(value) == expected
+
+
+def _nested(levels: int) -> bytes:
+    """JSON text of `levels` alternating arrays and objects around a string."""
+    opening = "".join('{"a":' if level % 2 else "[" for level in range(levels))
+    closing = "".join("}" if level % 2 else "]" for level in reversed(range(levels)))
+    return f'{opening}"deep"{closing}'.encode()
+
+
+@pytest.mark.parametrize("levels", [1, 10, 63, 64, 65, 230, 1000])
+def test_nesting_is_counted_in_objects_and_arrays(levels: int) -> None:
+    source = _nested(levels)
+    value = orjson.loads(source)
+    assert nested_deeper_than(value, 64) is (levels > 64)
+    # The JSON text answers shallow documents without a walk, and never wrongly.
+    assert nested_deeper_than(value, 64, source) is (levels > 64)
+
+
+def test_wide_documents_are_not_deep() -> None:
+    wide = {"items": [{"n": [n]} for n in range(1000)]}
+    assert not nested_deeper_than(wide, 4, orjson.dumps(wide))
+    assert nested_deeper_than(wide, 3, orjson.dumps(wide))

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 
+from ingest.record import RawRecord
 from streams.events import (
+    MAX_ID_BYTES,
     MediaContent,
     ReactionContent,
     StatusContent,
     TextContent,
     UnknownMessageContent,
 )
-from streams.parsers import Unrecognised
+from streams.parsers import Parsed, Unrecognised, parse_raw
 from tests.streams.fixtures import RECEIPT_ID, events, parse
 
 
@@ -87,3 +90,17 @@ def test_bodies_without_a_usable_event_are_unrecognised(name: str, says: str) ->
     outcome = parse(name)
     assert isinstance(outcome, Unrecognised)
     assert says in outcome.reason
+
+
+def test_a_status_whose_event_id_is_too_long_is_skipped_like_one_without_an_id() -> None:
+    def body(*ids: str) -> bytes:
+        return orjson.dumps({"object": "whatsapp_business_account", "entry": [{"changes": [
+            {"value": {"statuses": [{"id": i, "status": "read"} for i in ids]}}]}]})
+
+    long_id = "w" * MAX_ID_BYTES  # with ":read" the event id is past the limit
+    outcome = parse_raw(RawRecord(body("wamid.OK", long_id), "r-1", 1_763_643_200_000))
+    assert isinstance(outcome, Parsed)
+    assert [e.event_id for e in outcome.events] == ["wamid.OK:read"]
+    alone = parse_raw(RawRecord(body(long_id), "r-1", 1_763_643_200_000))
+    assert alone == Unrecognised("meta: none of the 1 messages/statuses is an object with an "
+                                 f"id of at most {MAX_ID_BYTES} bytes")
