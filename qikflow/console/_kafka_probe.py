@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 
 from qikflow.console.metrics import ConsoleMetrics
 from qikflow.local._status import group_inputs, lag
-from qikflow.operations._kafka import CLIENT_ID, record_time
+from qikflow.operations._kafka import CLIENT_ID, record_time, unavailable
 from qikflow.operations.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ class KafkaProbe:
             await asyncio.wait_for(self._sample(values), PROBE_TIMEOUT_S)
         except (KafkaError, OSError, TimeoutError) as error:
             self.metrics.kafka_failures.inc()
-            errors.append(f"Kafka at {self.kafka.bootstrap}: {type(error).__name__}: {error}")
+            errors.append(str(unavailable(self.kafka, error,
+                                          "topic, lag and group figures are missing")))
             if not self._failing:
                 self._failing = True
                 logger.warning("overview: Kafka at %s does not answer (%r); topic and lag "

@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ from qikflow.operations.errors import (
 )
 from qikflow.operations.pipeline import Pipeline
 from qikflow.operations.records import show_body, shown_headers
-from qikflow.operations.times import format_ms
+from qikflow.operations.times import format_ms, format_time
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,8 @@ class Console:
                                settings.scrape_timeout_ms / 1000, self.metrics)
         self.templates = Jinja2Templates(directory=HERE / "templates")
         self.templates.env.globals["prefix"] = pipeline.topics.prefix
-        self.templates.env.filters.update(ms=format_ms, shown=show_body,
-                                          shown_headers=shown_headers)
+        self.templates.env.filters.update(ms=format_ms, at=format_time, cell=_cell,
+                                          shown=show_body, shown_headers=shown_headers)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -95,6 +96,15 @@ class Console:
         return self.templates.TemplateResponse(
             request, name, {"user": user, "csrf": self.csrf.token(user), **context},
             status_code=status_code)
+
+
+def _cell(value: object) -> str:
+    """A PostgreSQL value as shown in a table: times in UTC, nothing as `-`."""
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return format_time(value)
+    return str(value)
 
 
 def console_of(request: Request) -> Console:

@@ -23,6 +23,7 @@ class Row:
     rate: str
     chart: Markup
     state: str = "ok"  # ok, warn, down, idle
+    sub: bool = False  # a part of the row above (one topic of all routed events)
 
 
 @dataclass
@@ -36,6 +37,7 @@ class Overview:
     stages: list[Stage]
     processes: list[tuple[str, str]]  # (name, "up" / "down" / "n members")
     updated: str
+    since: str  # the oldest sample kept
     errors: list[str]
     empty: bool
 
@@ -55,45 +57,62 @@ def age(seconds: float | None) -> str:
     return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
+def _increase(before: float | None, after: float | None) -> float | None:
+    """A counter's increase between two samples; a restarted process counts from zero."""
+    if before is None or after is None:
+        return None
+    return after - before if after >= before else after
+
+
 class _History:
-    def __init__(self, samples: list[Sample], slots: int) -> None:
+    """The sampler's samples, read as series. Charts span the history there is, from one
+    minute up to the 15 minutes kept, so a console that just started draws a readable line."""
+
+    def __init__(self, samples: list[Sample], kept: int, per_minute: int) -> None:
         self.samples = samples
-        self.slots = slots
+        self.slots = min(kept, max(len(samples), per_minute + 1))
         self.last = samples[-1] if samples else Sample(time.time())
 
     def values(self, name: str) -> list[float | None]:
         return [sample.values.get(name) for sample in self.samples]
 
-    def rate(self, name: str) -> float | None:
-        """Increase per minute over the last minute (over what history there is, if less)."""
-        now = self.last.values.get(name)
-        if now is None:
-            return None
-        then = next((s for s in self.samples if s.at >= self.last.at - RATE_WINDOW_S - 1
-                     and name in s.values), None)
-        if then is None or then is self.last:
-            return None
-        before = then.values[name]
-        increase = now - before if now >= before else now  # a restarted process counts anew
-        return increase * 60.0 / max(self.last.at - then.at, 1.0)
+    def summed(self, prefixes: tuple[str, ...]) -> list[float | None]:
+        """Per sample, the sum of every series whose name starts with one of `prefixes`."""
+        sums: list[float | None] = []
+        for sample in self.samples:
+            found = [value for name, value in sample.values.items() if name.startswith(prefixes)]
+            sums.append(sum(found) if found else None)
+        return sums
 
-    def counter(self, label: str, name: str, *, warn_when_rising: bool = False) -> Row:
-        points = self.values(name)
-        steps: list[float | None] = [None if b is None or a is None else (b - a if b >= a else b)
-                                     for a, b in zip([None, *points[:-1]], points, strict=True)]
-        rate = self.rate(name)
+    def rate(self, points: list[float | None]) -> float | None:
+        """Increase per minute over the last minute (over what history there is, if less),
+        summed sample to sample so that a restarted process loses nothing counted before."""
+        timed = [(sample.at, value) for sample, value in zip(self.samples, points, strict=True)
+                 if value is not None and sample.at >= self.last.at - RATE_WINDOW_S - 1]
+        if len(timed) < 2 or points[-1] is None:
+            return None
+        increase = sum(_increase(timed[i - 1][1], timed[i][1]) or 0.0
+                       for i in range(1, len(timed)))
+        return increase * 60.0 / max(timed[-1][0] - timed[0][0], 1.0)
+
+    def counter(self, label: str, name: str | list[float | None], *,
+                warn_when_rising: bool = False) -> Row:
+        points = self.values(name) if isinstance(name, str) else name
+        steps = [_increase(points[i - 1], points[i]) for i in range(1, len(points))]
+        rate = self.rate(points) if points else None
         state = "down" if points and points[-1] is None else "ok"
         if warn_when_rising and rate:
             state = "warn"
         shown = f"{rate:,.0f}/min" if rate is not None else ""
         return Row(label, number(points[-1] if points else None), shown,
-                   sparkline(steps[1:], title=f"{label} per sample", slots=self.slots), state)
+                   sparkline(steps, title=f"{label}, per sample", slots=self.slots - 1), state)
 
-    def gauge(self, label: str, name: str, *, unit: str = "", warn_above: float | None = None,
-              seconds: bool = False) -> Row:
+    def gauge(self, label: str, name: str, *, warn_above: float | None = None,
+              seconds: bool = False, zero: str = "0") -> Row:
         points = self.values(name)
         value = points[-1] if points else None
-        shown = age(value) if seconds else number(value) + unit
+        shown = (age(value) if seconds else number(value)) if value else (
+            zero if value == 0 else "-")
         state = "idle" if value is None else (
             "warn" if warn_above is not None and value > warn_above else "ok")
         return Row(label, shown, "", sparkline(points, title=label, slots=self.slots), state)
@@ -107,7 +126,8 @@ class _History:
 
 def build(sampler: Sampler, topics: Topics) -> Overview:
     samples = list(sampler.samples)
-    history = _History(samples, sampler.samples.maxlen or len(samples))
+    history = _History(samples, sampler.samples.maxlen or len(samples),
+                       int(RATE_WINDOW_S / sampler.interval_s))
     last = history.last
     prefix = topics.prefix
 
@@ -126,10 +146,13 @@ def build(sampler: Sampler, topics: Topics) -> Overview:
     raw.rows += _lag_rows(history, topics.router_group, "router")
 
     routing = Stage("Routing (worker)")
+    routed = ("topic.message.", "topic.status.", "topic.contact.")
+    routing.rows.append(history.counter("events routed, all types", history.summed(routed)))
     for name in history.names("topic."):
-        suffix = name.removeprefix("topic.")
-        if suffix.startswith(("message.", "status.", "contact.")):
-            routing.rows.append(history.counter(f"events to {prefix}.{suffix}", name))
+        if name.startswith(routed) and last.values.get(name):
+            part = history.counter(f"to {prefix}.{name.removeprefix('topic.')}", name)
+            part.sub = True
+            routing.rows.append(part)
     for suffix in ("unknown", "dlq"):
         row = history.gauge(f"held in {prefix}.{suffix}", f"held.{suffix}", warn_above=0)
         row.rate = history.counter("", f"topic.{suffix}").rate
@@ -153,11 +176,15 @@ def build(sampler: Sampler, topics: Topics) -> Overview:
         if members is not None:
             processes.append((f"group {group}", f"{members:.0f} member(s)"))
     updated = time.strftime("%H:%M:%S", time.localtime(last.at)) if samples else "-"
-    return Overview([ingest, raw, routing, sinks], processes, updated, last.errors,
+    since = time.strftime("%H:%M:%S", time.localtime(samples[0].at)) if samples else "-"
+    return Overview([ingest, raw, routing, sinks], processes, updated, since, last.errors,
                     not samples)
 
 
 def _lag_rows(history: _History, group: str, who: str) -> list[Row]:
-    return [history.gauge(f"{who}: lag (records)", f"lag.{group}"),
-            history.gauge(f"{who}: oldest unread", f"age.{group}", seconds=True,
-                          warn_above=AGE_WARN_S)]
+    lag = history.gauge(f"{who}: lag (records)", f"lag.{group}")
+    oldest = history.gauge(f"{who}: oldest unread", f"age.{group}", seconds=True,
+                           warn_above=AGE_WARN_S)
+    if oldest.value == "-" and lag.value == "0":
+        oldest.value = "none"
+    return [lag, oldest]

@@ -49,7 +49,19 @@ async def _running(kafka: KafkaSettings, client: Any, kept: str) -> AsyncIterato
     except (KafkaError, OSError) as error:
         raise unavailable(kafka, error, kept) from error
     finally:
+        await _stopped(stop)
+
+
+async def _stopped(stop: Any) -> None:
+    """Stop a client. aiokafka's consumer, stopped before its background task first ran,
+    raises that task's CancelledError; unless this task itself is being cancelled, that
+    is not ours to pass on."""
+    try:
         await stop()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
 
 
 def reader(kafka: KafkaSettings, *, kept: str = "nothing was changed",

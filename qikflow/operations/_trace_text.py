@@ -33,7 +33,7 @@ def _receipt(traced: ReceiptTrace) -> list[str]:
                      f"{letter.reason} ({letter.size} bytes); `qikflow redrive --from "
                      "quarantine` sends it again")
     if traced.outcome:
-        lines.append(f"  {traced.outcome}")
+        lines.append(f"  today's parser {traced.outcome}")
     for event in traced.events:
         lines.append(f"  event {event.event_id} ({event.event_type}), message {event.message_id}")
         if event.record is not None:

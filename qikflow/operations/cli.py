@@ -69,24 +69,25 @@ def _trace(args: argparse.Namespace) -> int:
     from qikflow.operations.database import Database
     from qikflow.operations.errors import OperationError
     from qikflow.operations.pipeline import Pipeline
-    from qikflow.operations.trace import trace
+    from qikflow.operations.trace import Trace, trace
 
     quiet_client_logs()
     settings, pipeline = ConsoleSettings(), Pipeline.from_env()
 
-    async def run() -> str:
+    async def run() -> Trace:
         db = Database(pipeline.database_url, pool_size=1)
         try:
-            return render(await trace(pipeline, db, args.id, window_s=settings.search_window_s,
-                                      scan_limit=settings.page_scan_records))
+            return await trace(pipeline, db, args.id, window_s=settings.search_window_s,
+                               scan_limit=settings.page_scan_records)
         finally:
             await db.close()
 
     try:
-        sys.stdout.write(asyncio.run(run()))
+        result = asyncio.run(run())
     except OperationError as error:
         return _fail("trace", error)
-    return 0
+    sys.stdout.write(render(result))
+    return 0 if result.found else 1
 
 
 class _Progress:

@@ -83,5 +83,15 @@ def format_ms(moment_ms: int | None) -> str:
     """An epoch-milliseconds time as `2026-05-01 10:00:00.123Z`, or `-`."""
     if not moment_ms:
         return "-"
-    moment = datetime.fromtimestamp(moment_ms / 1000, UTC)
-    return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d}Z"
+    return format_time(datetime.fromtimestamp(moment_ms / 1000, UTC))
+
+
+def format_time(moment: datetime | None) -> str:
+    """A time in UTC as `2026-05-01 10:00:00.123Z` (milliseconds only when it has them)."""
+    if moment is None:
+        return "-"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    millis = f".{moment.microsecond // 1000:03d}" if moment.microsecond else ""
+    return f"{moment:%Y-%m-%d %H:%M:%S}{millis}Z"

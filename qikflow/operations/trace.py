@@ -11,6 +11,7 @@ of `window_s` after the receipt; the trace says what it read where it found noth
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,12 @@ from qikflow.operations.database import Database
 from qikflow.operations.dead_letters import DeadLetter
 from qikflow.operations.errors import DatabaseUnavailableError, OperationError, UnknownIdError
 from qikflow.operations.pipeline import Pipeline
-from qikflow.operations.raw_records import CLOCK_SKEW_MS, find_raw, is_receipt_id, search
+from qikflow.operations.raw_records import (
+    CLOCK_SKEW_MS,
+    find_raw,
+    receipt_time_ms,
+    search,
+)
 from qikflow.operations.records import ShownBody, show_body, shown_headers
 from streams import headers as names
 from streams._keyed import partition_for
@@ -83,6 +89,11 @@ class Trace:
     receipts: list[ReceiptTrace] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def found(self) -> bool:
+        """Whether the webhook was found anywhere (its raw record, or the quarantine)."""
+        return any(r.raw is not None or r.quarantined is not None for r in self.receipts)
+
 
 class _Tracer:
     def __init__(self, pipeline: Pipeline, db: Database, consumer: AIOKafkaConsumer,
@@ -112,13 +123,14 @@ class _Tracer:
         since_ms = traced.raw.timestamp_ms - CLOCK_SKEW_MS
         outcome = parse_raw(RawRecord.from_kafka(record.value, list(record.headers or ())))
         if isinstance(outcome, Parsed):
-            traced.outcome = f"today's parser makes {len(outcome.events)} event(s) of it"
+            count = len(outcome.events)
+            traced.outcome = f"makes {count} event{'s' if count > 1 else ''} of it"
             for event in outcome.events:
                 traced.events.append(await self.event(event, since_ms))
         elif isinstance(outcome, Unrecognised):
-            traced.outcome = f"today's parser sends it to {self.topics.unknown}: {outcome.reason}"
+            traced.outcome = f"sends it to {self.topics.unknown}: {outcome.reason}"
         elif isinstance(outcome, Undecodable):
-            traced.outcome = f"today's parser sends it to {self.topics.dlq}: {outcome.error}"
+            traced.outcome = f"sends it to {self.topics.dlq}: {outcome.error}"
         for topic in (self.topics.unknown, self.topics.dlq, self.topics.sink_dlq):
             letters = await search(
                 self.consumer, topic, since_ms, since_ms + self.window_ms,
@@ -217,7 +229,8 @@ async def trace(pipeline: Pipeline, db: Database, ident: str, *, window_s: int,
     result = Trace(ident)
     async with _kafka.reader(pipeline.kafka) as consumer:
         tracer = _Tracer(pipeline, db, consumer, window_s, scan_limit)
-        if is_receipt_id(ident):
+        if _is_uuid(ident):
+            receipt_time_ms(ident)  # a UUID that is no receipt id is a BadInputError
             receipts = [ident]
         else:
             receipts = await tracer.message(ident)
@@ -232,9 +245,18 @@ async def trace(pipeline: Pipeline, db: Database, ident: str, *, window_s: int,
     return result
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True
+
+
 async def message_ids(pipeline: Pipeline, receipt_id: str, *, window_s: int,
                       scan_limit: int) -> list[str]:
     """The message ids in the raw record of `receipt_id`, as today's parser reads it."""
+    receipt_time_ms(receipt_id)  # a BadInputError before any connection
     async with _kafka.reader(pipeline.kafka) as consumer:
         found, searched = await find_raw(consumer, pipeline.topics.raw, {receipt_id},
                                          window_s=window_s, limit=scan_limit)

@@ -15,11 +15,13 @@ from starlette.responses import Response
 from qikflow.console.app import Console, console_of
 from qikflow.operations import SOURCES
 from qikflow.operations.dead_letters import (
+    QUARANTINE,
     DeadLetterFilter,
     decode_cursor,
     encode_cursor,
     picked,
     read_page,
+    source_topic,
 )
 from qikflow.operations.errors import BadInputError
 from qikflow.operations.redrive import redrive as run_redrive
@@ -106,7 +108,8 @@ async def _run(console: Console, request: Request, user: str, source: str,
                              filter=selection.as_dict() if refs is None else None,
                              refs=refs, matched=summary.matched, sent=summary.sent,
                              skipped=sum(summary.skipped.values()), error=summary.error)
+    topic = "the quarantine" if source == QUARANTINE else source_topic(console.pipeline, source)
     return console.render(request, "redrive.html", {
-        "summary": summary, "source": source, "form": form, "refs": refs or [],
+        "summary": summary, "source": source, "topic": topic, "form": form, "refs": refs or [],
         "mode": "selected" if refs is not None else "all", "confirmed": confirmed},
         status_code=200 if summary.complete or not confirmed else 503)

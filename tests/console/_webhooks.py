@@ -1,0 +1,36 @@
+"""Qikchat webhook bodies for the console tests: one incoming message, statuses of one sent
+message, and an event name today's parser does not know."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+BUSINESS = "918041234567"
+# Learned by `_learner.py` once its flag file exists; unknown before.
+NEW_EVENT = "whatsapp:message:incoming"
+
+
+def _envelope(event: str, message_id: str, number: str, message: dict[str, Any]) -> bytes:
+    return orjson.dumps({"event": event, "payload": {
+        "id": message_id, "contacts": [{"profile": {"name": "Asha"}, "to": number}],
+        "message": message}})
+
+
+def incoming(message_id: str, number: str, text: str, *, event: str = "whatsapp:message:in",
+             wire: str = "text", content: dict[str, Any] | None = None) -> bytes:
+    message = {"id": message_id, "from": BUSINESS, "type": wire,
+               "timestamp": "2026-05-01T09:15:02.412Z", wire: content or {"body": text}}
+    return _envelope(event, message_id, number, message)
+
+
+def status(message_id: str, number: str, name: str, at: str,
+           error: tuple[int, str] | None = None) -> bytes:
+    times = {"sent": "sentAt", "delivered": "deliveredAt", "read": "readAt"}
+    message: dict[str, Any] = {"type": "template", "status": name, "lastUpdatedAt": at}
+    if name in times:
+        message[times[name]] = at
+    if error is not None:
+        message["error"] = {"code": error[0], "title": error[1]}
+    return _envelope("whatsapp:message:status", message_id, number, message)
