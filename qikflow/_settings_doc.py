@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings
 
 from ingest.settings import IngestSettings
 from qikflow.config import KafkaSettings, StateSettings
+from qikflow.console.settings import ConsoleSettings
 from sinks.settings import SinkSettings
 from streams.settings import StreamsSettings
 
@@ -28,6 +29,7 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     IngestSettings,
     StreamsSettings,
     SinkSettings,
+    ConsoleSettings,
 )
 
 # Read with os.environ by the command line rather than by a settings class.
