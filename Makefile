@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The console's browser tests drive Debian's chromium (Playwright never downloads a browser).
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install run test lint bench clean
 
@@ -20,6 +23,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/qikflow broker fetch
 	touch $@
 
+# Only when the binary is missing; `make run` does not need it.
+$(CHROMIUM):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
 run: install
 	$(BIN)/qikflow up
 
@@ -28,7 +36,7 @@ lint: install
 	$(BIN)/mypy
 
 # Starts a test Kafka broker and PostgreSQL, runs the suite, stops what it started.
-test: lint
+test: lint $(CHROMIUM)
 	bash scripts/with-test-services.sh $(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
