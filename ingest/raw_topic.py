@@ -3,25 +3,34 @@
 A body at QIKFLOW_MAX_BODY_BYTES travels as one Kafka record batch: the body, the capped
 record headers (record.py) and the batch's own overhead. The ingest creates the raw topic
 with a `max.message.bytes` that holds that batch (or a full producer batch, whichever is
-larger) and sizes its producer's requests the same way. A topic that already exists keeps
-its own setting (or the broker's `message.max.bytes` when it has none); when that is too
-small the ingest does not start, because Kafka would refuse every body near the limit.
+larger) and sizes its producer's requests the same way. A topic that exists and sets no
+limit of its own (auto-created by a client, or created first by another qikflow process)
+gets the ingest's limit set on it, with one WARNING. A topic whose own setting is too
+small was sized by someone on purpose: the ingest does not start, because Kafka would
+refuse every body near the limit, and says what to change on either side.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import for_code
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from ingest.errors import RawTopicTooSmallError
 from ingest.record import largest_headers
 from ingest.settings import IngestSettings
 from qikflow.config import KafkaSettings
-from qikflow.kafka_admin import ensure_topics, specs_for, topic_configs
+from qikflow.kafka_admin import TopicCreationError, ensure_topics, specs_for
+
+logger = logging.getLogger(__name__)
 
 TOPIC_LIMIT = "max.message.bytes"
 BROKER_LIMIT = "message.max.bytes"
+TOPIC_OVERRIDE = 1  # DescribeConfigs config source DYNAMIC_TOPIC_CONFIG: set on the topic
 
 
 def batch_bytes(body_bytes: int) -> int:
@@ -93,10 +102,57 @@ class RawTopicSize:
 
 
 async def ensure_raw_topic(kafka: KafkaSettings, topic: str, size: RawTopicSize) -> None:
-    """Create `topic` sized for `size` when missing; raise RawTopicTooSmallError when the
-    existing topic cannot hold a body at the limit. Connection errors are aiokafka's."""
+    """Create `topic` sized for `size` when missing. An existing topic that sets no limit of
+    its own (auto-created, or created by another qikflow process first) and would take less
+    gets the ingest's limit as its own setting. RawTopicTooSmallError when the topic's own
+    setting is too small, or Kafka refuses to change it. Connection errors are aiokafka's."""
     await ensure_topics(kafka, specs_for(kafka, [topic],
                                          {TOPIC_LIMIT: str(size.max_message_bytes)}),
                         client_id="qikflow-ingest")
-    configs = await topic_configs(kafka, topic, client_id="qikflow-ingest")
-    size.check(topic, configs, kafka.bootstrap)
+    admin = AIOKafkaAdminClient(**kafka.client_options(), client_id="qikflow-ingest")
+    await admin.start()
+    try:
+        values, own = await _describe(admin, topic)
+        try:
+            size.check(topic, values, kafka.bootstrap)
+            return
+        except RawTopicTooSmallError as small:
+            if TOPIC_LIMIT in own or not values.get(TOPIC_LIMIT, "").isdigit():
+                raise
+            await _raise_limit(admin, topic, {n: values[n] for n in own}, size, small)
+    finally:
+        await admin.close()
+    logger.warning("%s set no %s of its own, and the broker's %s bytes cannot hold a body of "
+                   "QIKFLOW_MAX_BODY_BYTES=%d with its headers: set it to %d", topic,
+                   TOPIC_LIMIT, values[TOPIC_LIMIT], size.max_body_bytes,
+                   size.max_message_bytes)
+
+
+async def _describe(admin: AIOKafkaAdminClient, topic: str) -> tuple[dict[str, str], set[str]]:
+    """The topic's effective configuration, and the names it sets itself."""
+    values: dict[str, str] = {}
+    own: set[str] = set()
+    for response in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC,
+                                                                 topic)]):
+        for code, message, _type, _name, entries, *_ in response.resources:
+            if code != 0:
+                raise TopicCreationError(f"Kafka will not describe {topic}: "
+                                         f"{for_code(code).__name__} {message or ''}")
+            for name, value, _read_only, source, *_ in entries:
+                values[name] = value
+                if source == TOPIC_OVERRIDE:
+                    own.add(name)
+    return values, own
+
+
+async def _raise_limit(admin: AIOKafkaAdminClient, topic: str, own: dict[str, str],
+                       size: RawTopicSize, small: RawTopicTooSmallError) -> None:
+    # AlterConfigs replaces every setting of the topic: send its own ones along.
+    configs = {**own, TOPIC_LIMIT: str(size.max_message_bytes)}
+    for response in await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC,
+                                                              topic, configs=configs)]):
+        for code, message, *_ in response.resources:
+            if code != 0:
+                raise RawTopicTooSmallError(
+                    f"{small}. (The ingest tried to set it itself and Kafka refused: "
+                    f"{for_code(code).__name__} {message or ''})")

@@ -76,20 +76,26 @@ async def test_a_body_at_the_default_limit_reaches_kafka_with_capped_headers(
         assert server.terminate() in (0, -15), server.log()
 
 
-@pytest.mark.parametrize("max_body_bytes", [None, 1_000_000])
-async def test_a_raw_topic_made_beforehand_with_kafkas_defaults(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, max_body_bytes: int | None
+@pytest.mark.parametrize(("own_limit", "max_body_bytes"),
+                         [(False, None), (True, None), (True, 1_000_000)])
+async def test_a_raw_topic_made_beforehand_with_kafkas_default_limit(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, own_limit: bool,
+    max_body_bytes: int | None
 ) -> None:
-    """At the default limit the ingest refuses to start and says what to change; with a
+    """Kafka's default limit (1048588) as the broker's default: the ingest sets its own on
+    the topic and a body at 1 MiB is stored. The same limit set on the topic itself: at the
+    default body limit the ingest refuses to start and says what to change; with a body
     limit that fits the topic, a body at that limit is stored."""
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(f"{topic_prefix}.raw", 3, 1)])
+        configs = {TOPIC_LIMIT: "1048588"} if own_limit else {}
+        await admin.create_topics([NewTopic(f"{topic_prefix}.raw", 3, 1,
+                                            topic_configs=configs)])
     finally:
         await admin.close()
     env = shared_env(tmp_path)
-    if max_body_bytes is None:
+    if own_limit and max_body_bytes is None:
         server = start_ingest(env, tmp_path / "ingest.log", wait_ready=False)
         assert server.process.wait(60) == 3  # uvicorn: the application did not start
         refusal = lines(server, "ingest NOT started")
@@ -98,14 +104,17 @@ async def test_a_raw_topic_made_beforehand_with_kafkas_defaults(
         assert "lower QIKFLOW_MAX_BODY_BYTES to at most" in refusal[0]
         assert not list((tmp_path / SPOOL_DIR).glob("spool-*"))
         return
-    server = start_ingest({**env, "QIKFLOW_MAX_BODY_BYTES": str(max_body_bytes),
-                           "QIKFLOW_PRODUCER_MAX_BATCH_BYTES": str(max_body_bytes)},
-                          tmp_path / "ingest.log")
+    if max_body_bytes is not None:
+        env |= {"QIKFLOW_MAX_BODY_BYTES": str(max_body_bytes),
+                "QIKFLOW_PRODUCER_MAX_BATCH_BYTES": str(max_body_bytes)}
+    server = start_ingest(env, tmp_path / "ingest.log")
     try:
-        body = b"f" * max_body_bytes
-        assert [a.status for a in await post_all(server.url, [body])] == [200]
+        body = b"f" * (max_body_bytes or MIB)
+        assert [(a.status, a.stored_in) for a in await post_all(server.url, [body])] == [
+            (200, "kafka")]
         records = await consume(kafka_bootstrap, [f"{topic_prefix}.raw"], expected=1)
         assert [r.value for r in records] == [body]
+        assert len(lines(server, "set no max.message.bytes of its own")) == (not own_limit)
     finally:
         assert server.terminate() in (0, -15), server.log()
 

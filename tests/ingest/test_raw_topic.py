@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -66,19 +68,47 @@ async def test_a_topic_qikflow_creates_stores_a_body_at_the_limit(topic_prefix: 
     assert [(r.value, list(r.headers)) for r in records] == [(body, headers)]
 
 
-async def test_a_topic_made_with_kafkas_defaults_is_refused(topic_prefix: str) -> None:
-    kafka = KafkaSettings()
-    topic = Topics.from_settings(kafka).raw
+async def make_topic(kafka: KafkaSettings, topic: str, configs: dict[str, str]) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, 1, 1)])
+        await admin.create_topics([NewTopic(topic, 1, 1, topic_configs=configs)])
     finally:
         await admin.close()
+
+
+async def test_a_topic_made_with_kafkas_defaults_gets_the_limit_set_on_it(
+    topic_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Auto-created, or created by another process first: it sets no limit of its own, so
+    the ingest sets one, keeping the topic's other settings."""
+    kafka = KafkaSettings()
+    topic = Topics.from_settings(kafka).raw
+    await make_topic(kafka, topic, {"retention.ms": "3600000"})
     assert int((await topic_configs(kafka, topic))[TOPIC_LIMIT]) == (
         KAFKA_DEFAULT_MAX_MESSAGE_BYTES)
+    size = RawTopicSize.for_settings(IngestSettings())
+    with caplog.at_level(logging.WARNING, logger="ingest.raw_topic"):
+        await ensure_raw_topic(kafka, topic, size)
+    configs = await topic_configs(kafka, topic)
+    assert int(configs[TOPIC_LIMIT]) == size.max_message_bytes
+    assert configs["retention.ms"] == "3600000"
+    assert f"set no {TOPIC_LIMIT} of its own" in caplog.text
+    caplog.clear()
+    await ensure_raw_topic(kafka, topic, size)  # now it is its own setting, and enough
+    assert not caplog.text
+
+
+async def test_a_topic_whose_own_limit_is_too_small_is_refused_and_left_alone(
+    topic_prefix: str
+) -> None:
+    kafka = KafkaSettings()
+    topic = Topics.from_settings(kafka).raw
+    await make_topic(kafka, topic, {TOPIC_LIMIT: str(KAFKA_DEFAULT_MAX_MESSAGE_BYTES)})
     with pytest.raises(RawTopicTooSmallError, match="QIKFLOW_MAX_BODY_BYTES"):
         await ensure_raw_topic(kafka, topic, RawTopicSize.for_settings(IngestSettings()))
+    assert int((await topic_configs(kafka, topic))[TOPIC_LIMIT]) == (
+        KAFKA_DEFAULT_MAX_MESSAGE_BYTES)
     # A limit that fits the existing topic is fine with it.
     small = IngestSettings(max_body_bytes=512 * 1024, producer_max_batch_bytes=512 * 1024)
     await ensure_raw_topic(kafka, topic, RawTopicSize.for_settings(small))
