@@ -25,6 +25,9 @@ from qikflow.operations.pipeline import Pipeline
 logger = logging.getLogger(__name__)
 
 HISTORY_S = 15 * 60
+# Processes start beside the console (`qikflow up`): one that has never answered is
+# reported only once this long has passed.
+START_GRACE_S = 30.0
 
 # Prometheus sample -> series name; labels named here become part of the name.
 _SERIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -75,10 +78,15 @@ class Sampler:
         self.kafka = KafkaProbe(pipeline, metrics)
         self.samples: deque[Sample] = deque(maxlen=int(HISTORY_S / interval_s) + 1)
         self._down: set[str] = set()
+        self._seen: set[str] = set()
+        self._started = time.monotonic()
 
     async def run(self) -> None:
         """Sample until cancelled."""
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+        # A new connection per read: a kept-alive one can be closed by the process's idle
+        # timeout just as it is reused, which would read as the process being down.
+        async with httpx.AsyncClient(timeout=self.timeout_s,
+                                     limits=httpx.Limits(max_keepalive_connections=0)) as client:
             try:
                 while True:
                     started = time.monotonic()
@@ -108,11 +116,13 @@ class Sampler:
             response.raise_for_status()
         except httpx.HTTPError as error:
             self.metrics.scrape_failures.labels(name).inc()
-            if name not in self._down:
+            early = name not in self._seen and time.monotonic() - self._started < START_GRACE_S
+            if name not in self._down and not early:
                 self._down.add(name)
                 logger.warning("overview: %s does not answer at %s (%s); shown as down until "
                                "it does", name, url, type(error).__name__)
             return None
+        self._seen.add(name)
         if name in self._down:
             self._down.discard(name)
             logger.info("overview: %s answers again at %s", name, url)

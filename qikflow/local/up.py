@@ -1,8 +1,9 @@
 """`qikflow up`: the whole local pipeline in one command (what `make run` ends in).
 
-Starts or reuses Kafka and PostgreSQL, then the ingest, the router worker and both sinks
-as supervised children, and shows one status view until Ctrl-C, SIGTERM, SIGHUP, a closed
-stdout or `qikflow down` ends it. Each of them runs the same ordered stop: ingest first
+Starts or reuses Kafka and PostgreSQL, then the operator console, the ingest, the router
+worker and both sinks as supervised children, and shows one status view until Ctrl-C,
+SIGTERM, SIGHUP, a closed stdout or `qikflow down` ends it. Each of them runs the same
+ordered stop: the console first (no re-drive starts while the pipeline stops), the ingest
 (it flushes or spools what it holds), then the worker, then the sinks, then the services
 this command started itself. Killed outright (SIGKILL), `up` still takes its children
 with it: they watch their parent (`qikflow/_parent.py`). What runs is recorded in
@@ -37,6 +38,11 @@ REFRESH_TTY_S = 2.0
 REFRESH_LOG_S = 30.0
 WEBHOOK_USER = "qikchat"
 LOCAL_LAKE_ROLL_S = 15
+CONSOLE_USER = "ops"
+# Ports of the other local servers, counted from the ingest's --port (8080: the console on
+# 8090, the sinks' /metrics on 8101 and 8102), so one --port moves the whole stack.
+CONSOLE_PORT_OFFSET = 10
+SINK_METRICS_PORT_OFFSETS = {"postgres": 21, "lake": 22}
 
 
 @dataclass
@@ -80,25 +86,66 @@ def ensure_credentials(home: Path) -> str:
         return f"from {os.environ['QIKFLOW_WEBHOOK_USERS_FILE']}"
     if os.environ.get("QIKFLOW_ALLOW_ANONYMOUS", "").lower() == "true":
         return "NONE (QIKFLOW_ALLOW_ANONYMOUS=true)"
-    path = home / "webhook-users"
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"{WEBHOOK_USER}:{secrets.token_urlsafe(18)}\n")
-        path.chmod(0o600)
+    path = _local_users(home / "webhook-users", WEBHOOK_USER)
     os.environ["QIKFLOW_WEBHOOK_USERS_FILE"] = str(path)
     return f"generated for local use, in {path} (user:password)"
 
 
-def children(options: UpOptions, env: dict[str, str]) -> list[ChildSpec]:
+def ensure_console_credentials(home: Path) -> str:
+    """Make sure the console has a log-in; say where it comes from."""
+    for name in ("QIKFLOW_CONSOLE_USERS", "QIKFLOW_CONSOLE_USERS_FILE"):
+        if os.environ.get(name):
+            return f"log-in from {name}"
+    path = _local_users(home / "console-users", CONSOLE_USER)
+    os.environ["QIKFLOW_CONSOLE_USERS_FILE"] = str(path)
+    return f"log-in in {path}"
+
+
+def _local_users(path: Path, user: str) -> Path:
+    """A `user:password` file for local use, made once, readable by this user only."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{user}:{secrets.token_urlsafe(18)}\n")
+        path.chmod(0o600)
+    return path
+
+
+def children(options: UpOptions, env: dict[str, str], *,
+             sink_metrics_ports: dict[str, int] | None = None) -> list[ChildSpec]:
     """In stop order: what receives first stops first."""
+    def sink(name: str) -> ChildSpec:
+        port = (sink_metrics_ports or {}).get(name)
+        metrics = ["--metrics-port", str(port)] if port is not None else []
+        return ChildSpec(f"sink-{name}", [QIKFLOW, "sink", name, *metrics], env,
+                         stop_timeout_s=60)
+
     return [
         ChildSpec("ingest", [QIKFLOW, "ingest", "--host", options.host,
                              "--port", str(options.port)], env, stop_timeout_s=30),
         ChildSpec("worker", [QIKFLOW, "worker", "--workers", str(options.workers)], env,
                   stop_timeout_s=60),
-        ChildSpec("sink-postgres", [QIKFLOW, "sink", "postgres"], env, stop_timeout_s=60),
-        ChildSpec("sink-lake", [QIKFLOW, "sink", "lake"], env, stop_timeout_s=60),
+        sink("postgres"),
+        sink("lake"),
     ]
+
+
+def sink_metrics_ports(options: UpOptions) -> dict[str, int]:
+    return {name: options.port + offset for name, offset in SINK_METRICS_PORT_OFFSETS.items()}
+
+
+def console_child(options: UpOptions, env: dict[str, str]) -> ChildSpec:
+    """The operator console, reading the metrics of `up`'s other children."""
+    from streams.settings import StreamsSettings
+
+    web_port = StreamsSettings().web_port
+    targets = [f"ingest=http://127.0.0.1:{options.port}/metrics",
+               *(f"worker-{i}=http://127.0.0.1:{web_port + i}/metrics"
+                 for i in range(options.workers)),
+               *(f"sink-{name}=http://127.0.0.1:{port}/metrics"
+                 for name, port in sink_metrics_ports(options).items())]
+    return ChildSpec("console", [QIKFLOW, "console", "--host", options.host,
+                                 "--port", str(options.port + CONSOLE_PORT_OFFSET)],
+                     {**env, "QIKFLOW_CONSOLE_METRICS": ",".join(targets)}, stop_timeout_s=15)
 
 
 def preflight(home: Path, options: UpOptions) -> tuple[str | None, list[ServiceRef]]:
@@ -150,6 +197,7 @@ async def run_up(options: UpOptions) -> int:
     try:
         bootstrap, database_url = ensure_services(home, record)
         credentials = ensure_credentials(home)
+        console_login = ensure_console_credentials(home)
         env = {
             "QIKFLOW_KAFKA_BOOTSTRAP": bootstrap,
             "QIKFLOW_DATABASE_URL": database_url,
@@ -164,14 +212,18 @@ async def run_up(options: UpOptions) -> int:
             record.set_child(child.spec.name, child.process.pid, child.spec.stop_timeout_s)
             record.write(home)
 
-        supervisor = Supervisor(children(options, env), home / "logs", on_spawn=remember)
+        specs = [console_child(options, env),
+                 *children(options, env, sink_metrics_ports=sink_metrics_ports(options))]
+        supervisor = Supervisor(specs, home / "logs", on_spawn=remember)
         if not stop.is_set():
             await supervisor.start()
         header = _header(options, home, credentials, bootstrap, database_url)
+        console_url = f"http://{options.host}:{options.port + CONSOLE_PORT_OFFSET}"
+        header.insert(2, f"  console: {console_url} ({console_login})")
         await _show_status(options, console, stop, supervisor, header, database_url)
     finally:
-        console.write(f"\nstopping ({stop.reason or 'after an error'}): ingest, worker, "
-                      "sinks, then the local services this command started ...\n")
+        console.write(f"\nstopping ({stop.reason or 'after an error'}): console, ingest, "
+                      "worker, sinks, then the local services this command started ...\n")
         if supervisor is not None:
             await supervisor.stop()
         stopped = stop_services(home, record.services)

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 READY_S = 180.0
 # Every child's stop timeout (ingest 30 s, worker and sinks 60 s) plus start-up slack.
 GONE_S = 150.0
-CHILDREN = ["ingest", "worker", "sink-postgres", "sink-lake"]
+CHILDREN = ["console", "ingest", "worker", "sink-postgres", "sink-lake"]
 
 
 @dataclass
