@@ -5,6 +5,7 @@ It never parses a body. Every answer is JSON; see docs/ingest.md for the HTTP co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -14,19 +15,23 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Lifespan
 
+from ingest._malloc import release_large_blocks_to_os
+from ingest.answers import EXCEPTION_HANDLERS, json_response
 from ingest.auth import Credentials
 from ingest.drainer import SpoolDrainer
 from ingest.errors import RawTopicTooSmallError, SpoolError
+from ingest.limits import LIMITS_STATE_KEY, BodyHold, BodyMemoryBudget, ConnectionLimits
 from ingest.metrics import IngestMetrics
 from ingest.publisher import RawPublisher
 from ingest.quarantine import Quarantine
 from ingest.record import RawRecord
+from ingest.refusals import RefusalSummary
 from ingest.settings import IngestSettings
 from ingest.spools import Spools
 from qikflow._logging import configure_logging
@@ -37,11 +42,11 @@ logger = logging.getLogger(__name__)
 ACCOUNT_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 DISCARD_CAP_BYTES = 1024 * 1024
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="qikflow", charset="UTF-8"'}
+MEMORY_RETRY_AFTER_S = 1
 
 
-def json_response(status: int, content: dict[str, Any],
-                  headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(content), status, headers, media_type="application/json")
+class _BodyMemoryFull(Exception):
+    """The body would pass QIKFLOW_MAX_BODY_MEMORY_BYTES (answered 503, nothing kept)."""
 
 
 @dataclass
@@ -59,6 +64,9 @@ class IngestApp:
         self.kafka = kafka
         self.credentials = Credentials.from_settings(settings)
         self.metrics = IngestMetrics()
+        self.limits = ConnectionLimits.from_settings(settings, self.metrics)
+        self.body_memory = BodyMemoryBudget(settings.max_body_memory_bytes, self.metrics)
+        self.auth_refusals = RefusalSummary("webhooks for their credentials")
         self._requests_by_status: dict[int, Any] = {}
         self._services: _Services | None = None
 
@@ -124,18 +132,35 @@ class IngestApp:
         failure = self.credentials.check(request.headers.get("authorization"))
         if failure is not None:
             self.metrics.auth_failures.labels(failure.value).inc()
-            logger.info("refused webhook from %s: credentials %s", _client(request),
-                        failure.value)
+            self.auth_refusals.record(failure.value, _client(request))
             return json_response(401, {"error": "unauthorized",
                                        "detail": f"Basic credentials {failure.value}"},
                                  WWW_AUTHENTICATE)
+        hold = BodyHold(self.body_memory)
         try:
-            body = await self._read_body(request)
+            return await self._store(request, account, hold, started)
+        finally:
+            hold.release()
+
+    async def _store(self, request: Request, account: str, hold: BodyHold,
+                     started: float) -> Response:
+        try:
+            async with asyncio.timeout(self.limits.body_timeout_s):
+                body = await self._read_body(request, hold)
         except ClientDisconnect:
             # The sender went away before the body ended: nothing stored, nobody to answer.
             self.metrics.rejected.labels("client_disconnected").inc()
             logger.info("client %s disconnected before its body ended", _client(request))
             return json_response(400, {"error": "incomplete_body"})
+        except TimeoutError:
+            return self._refuse(408, "body_timeout", _client(request), {
+                "error": "body_timeout", "limit_ms": self.settings.body_timeout_ms,
+            }, {"Connection": "close"})
+        except _BodyMemoryFull:
+            return self._refuse(503, "body_memory_full", _client(request), {
+                "error": "busy",
+                "detail": "too many bodies in memory at once; nothing was kept, please retry",
+            }, {"Retry-After": str(MEMORY_RETRY_AFTER_S)})
         if body is None:
             return self._too_large()
         record = RawRecord.received(
@@ -158,26 +183,41 @@ class IngestApp:
         return json_response(200, {"status": "accepted", "receipt_id": record.receipt_id,
                                    "stored_in": stored})
 
-    async def _read_body(self, request: Request) -> bytes | None:
+    async def _read_body(self, request: Request, hold: BodyHold) -> bytes | None:
         """The body, or None when it is over the limit.
 
-        Keeps at most the limit in memory. An oversized body is read on and discarded up to
-        DISCARD_CAP_BYTES more, so the sender reliably sees the 413 instead of a reset
-        connection; past that the connection is closed without reading further.
+        Keeps at most the limit in memory, held in the process's body memory budget (by
+        `Content-Length` up front, else as it arrives; _BodyMemoryFull when it is spent). An
+        oversized body is read on and discarded, never kept, up to DISCARD_CAP_BYTES more, so
+        the sender reliably sees the 413 instead of a reset connection; past that the
+        connection is closed without reading further.
         """
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit + DISCARD_CAP_BYTES:
+        size_declared = int(declared) if declared.isdigit() else None
+        if size_declared is not None and size_declared > limit + DISCARD_CAP_BYTES:
             return None
+        keep = size_declared is None or size_declared <= limit
+        if keep and not hold.grow_to(size_declared or 0):
+            raise _BodyMemoryFull
         chunks: list[bytes] = []
         size = 0
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit + DISCARD_CAP_BYTES:
                 return None
-            if size <= limit:
+            if keep and size <= limit:
+                if not hold.grow_to(size):
+                    raise _BodyMemoryFull
                 chunks.append(chunk)
         return None if size > limit else b"".join(chunks)
+
+    def _refuse(self, status: int, reason: str, client: str, content: dict[str, Any],
+                headers: dict[str, str]) -> Response:
+        """A refusal that stored nothing: counted by reason, summed up in the periodic log."""
+        self.metrics.rejected.labels(reason).inc()
+        self.limits.summary.record(reason, client)
+        return json_response(status, content, headers)
 
     def _too_large(self) -> Response:
         self.metrics.rejected.labels("too_large").inc()
@@ -234,6 +274,7 @@ def create_app(settings: IngestSettings | None = None,
     if not logging.getLogger().handlers:
         # A uvicorn worker process started by spawn: configure logging like the CLI did.
         configure_logging(os.environ.get("QIKFLOW_LOG_LEVEL", "INFO"))
+    release_large_blocks_to_os()
     ingest = IngestApp(settings or IngestSettings(), kafka or KafkaSettings())
     routes = [
         Route("/webhooks/qikchat", ingest.receive, methods=["POST"]),
@@ -242,5 +283,25 @@ def create_app(settings: IngestSettings | None = None,
         Route("/readyz", ingest.readyz, methods=["GET"]),
         Route("/metrics", ingest.metrics_endpoint, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=ingest.lifespan)
+    app = Starlette(routes=routes, lifespan=_sharing_limits(ingest),
+                    exception_handlers=EXCEPTION_HANDLERS)
+    # A trailing slash is a 404 like any unknown path, not a redirect built from `Host`.
+    app.router.redirect_slashes = False
     return app
+
+
+def _sharing_limits(ingest: IngestApp) -> Lifespan[Starlette]:
+    """The ingest's lifespan, handing its ConnectionLimits to uvicorn's HTTP protocol.
+
+    The lifespan state is the one object uvicorn gives both the app and every connection
+    (`app_state` of ingest.protocol.IngestHttpProtocol).
+    """
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with ingest.lifespan(app):
+            yield {LIMITS_STATE_KEY: ingest.limits}
+        # Whatever was refused since the last summary, said before the process ends.
+        ingest.auth_refusals.flush()
+        ingest.limits.summary.flush()
+
+    return lifespan

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest import spool_cli
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 def register(subparsers: Any) -> None:
@@ -27,13 +30,19 @@ def register(subparsers: Any) -> None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
     from ingest.auth import Credentials
     from ingest.errors import IngestConfigError
     from ingest.server import serve
     from ingest.settings import IngestSettings
 
     os.environ["QIKFLOW_LOG_LEVEL"] = args.log_level
-    settings = IngestSettings()
+    try:
+        settings = IngestSettings()
+    except ValidationError as error:
+        print(f"qikflow ingest: invalid settings: {_problems(error)}", file=sys.stderr)
+        return 2
     try:
         # Fail here, with one clear line, rather than inside every worker.
         Credentials.from_settings(settings)
@@ -43,3 +52,13 @@ def _ingest(args: argparse.Namespace) -> int:
     serve(args.host, args.port, args.workers, forwarded_allow_ips=settings.forwarded_allow_ips,
           log_level=args.log_level)
     return 0
+
+
+def _problems(error: ValidationError) -> str:
+    """A pydantic ValidationError as `QIKFLOW_NAME: what is wrong; ...`."""
+    problems = []
+    for problem in error.errors():
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        names = "_".join(str(part) for part in problem["loc"]).upper()
+        problems.append(f"QIKFLOW_{names}: {message}" if names else message)
+    return "; ".join(problems)

@@ -106,6 +106,17 @@ class IngestMetrics:
             "Requests refused without storing the body, by reason.",
             ["reason"], registry=registry,
         )
+        self.connections_refused = Counter(
+            "qikflow_ingest_connections_refused_total",
+            "Connections answered 400/408/431 or closed by the HTTP protocol before the app "
+            "saw a request, by reason.",
+            ["reason"], registry=registry,
+        )
+        self.body_memory_bytes = Gauge(
+            "qikflow_ingest_body_memory_bytes",
+            "Body bytes requests hold in memory now (against QIKFLOW_MAX_BODY_MEMORY_BYTES).",
+            registry=registry, multiprocess_mode="livesum",
+        )
         self.body_bytes = Histogram(
             "qikflow_ingest_body_bytes", "Size of accepted bodies.",
             buckets=SIZE_BUCKETS_BYTES, registry=registry,

@@ -1,4 +1,10 @@
-"""Runs the ingest app on uvicorn (uvloop + httptools), one or several worker processes."""
+"""Runs the ingest app on uvicorn (uvloop + httptools), one or several worker processes.
+
+The ingest app is served by `ingest.protocol.IngestHttpProtocol`, uvicorn's httptools
+protocol with bounded heads, head and body time, and connections (its docstring says why
+uvicorn's own settings do not cover them). Any other app (the benchmarks' no-op baseline)
+gets uvicorn's plain httptools protocol, since the limits live in the ingest's lifespan.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,10 @@ import uvicorn
 logger = logging.getLogger(__name__)
 
 APP_FACTORY = "ingest.app:create_app"
+INGEST_PROTOCOL = "ingest.protocol:IngestHttpProtocol"
 GRACEFUL_SHUTDOWN_S = 20
+# An idle connection (between requests, or new and silent) is closed after this long.
+KEEP_ALIVE_S = 5
 
 
 def serve(host: str, port: int, workers: int, *, app: str = APP_FACTORY,
@@ -32,11 +41,12 @@ def serve(host: str, port: int, workers: int, *, app: str = APP_FACTORY,
             port=port,
             workers=workers,
             loop="uvloop",
-            http="httptools",
+            http=INGEST_PROTOCOL if app == APP_FACTORY else "httptools",
             lifespan="on",
             proxy_headers=True,
             forwarded_allow_ips=forwarded_allow_ips,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            timeout_keep_alive=KEEP_ALIVE_S,
             log_level=log_level.lower(),
             access_log=False,
             server_header=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qikflow.config import StateSettings
@@ -31,6 +31,52 @@ class IngestSettings(BaseSettings):
         False, description="Accept webhooks without credentials (warns at startup)."
     )
     max_body_bytes: int = Field(MIB, gt=0, description="Largest accepted body; larger is 413.")
+    max_body_memory_bytes: int = Field(
+        16 * MIB,
+        gt=0,
+        description=(
+            "Body bytes all requests of one process may hold in memory at once (declared "
+            "`Content-Length`, else bytes read); a webhook that would go past gets a fast 503 "
+            "with `Retry-After` instead of a slow answer."
+        ),
+    )
+    max_header_bytes: int = Field(
+        16 * 1024,
+        gt=0,
+        description=(
+            "Largest request head: URL plus header names and values (4 bytes per header for "
+            "`: ` and CRLF); larger is 431 and a closed connection."
+        ),
+    )
+    max_header_count: int = Field(
+        100, gt=0, description="Most header fields in one request; more is 431."
+    )
+    header_timeout_ms: int = Field(
+        1000,
+        gt=0,
+        description=(
+            "Time from the first byte of a request head to its end; slower is 408 and a "
+            "closed connection. A connection that sends nothing is closed after uvicorn's "
+            "keep-alive timeout (5 s), like an idle one between requests."
+        ),
+    )
+    body_timeout_ms: int = Field(
+        1000,
+        gt=0,
+        description=(
+            "Time from the end of the headers to the end of the body; slower is 408 and a "
+            "closed connection. A body the ingest answered without reading (401, 404, 413, "
+            "503) must also end this soon after the answer, or the connection is closed."
+        ),
+    )
+    max_connections: int | None = Field(
+        None,
+        gt=0,
+        description=(
+            "Open connections per process; more are closed as soon as they are accepted, so "
+            "Kafka and the spool keep file descriptors. Default: the open-file limit minus 64."
+        ),
+    )
     ack_timeout_ms: int = Field(
         1000,
         gt=0,
@@ -81,6 +127,16 @@ class IngestSettings(BaseSettings):
             "(comma-separated IPs, or `*`)."
         ),
     )
+
+    @model_validator(mode="after")
+    def _one_body_fits_in_memory(self) -> IngestSettings:
+        if self.max_body_memory_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"QIKFLOW_MAX_BODY_MEMORY_BYTES={self.max_body_memory_bytes} is below "
+                f"QIKFLOW_MAX_BODY_BYTES={self.max_body_bytes}: a body at the limit could never "
+                "be accepted; raise the first or lower the second"
+            )
+        return self
 
     def resolved_spool_dir(self) -> Path:
         return self.spool_dir or StateSettings().home / "spool"

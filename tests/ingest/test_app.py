@@ -1,4 +1,8 @@
-"""HTTP contract of the ingest against the real broker: bytes in, the same bytes in Kafka."""
+"""HTTP contract of ingest/app.py against the real broker: bytes in, the same bytes in Kafka.
+
+Every answer is JSON; refusals store nothing; slow bodies and too many bodies at once are
+refused without holding up anyone else. The limits run at the defaults a user gets.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,21 @@ import httpx
 import pytest
 
 from ingest import record as raw
+from ingest.settings import IngestSettings
 from tests.fixtures.kafka import consume
-from tests.ingest._server import IngestProcess, metric, start_ingest, wait_for
+from tests.ingest._raw_http import basic, closed, connect, head, read_answer, trickle
+from tests.ingest._server import (
+    IngestProcess,
+    metric,
+    start_default_ingest,
+    start_ingest,
+    wait_for,
+)
 
 LIMIT = 4096
 AUTH = ("qikchat", "second-secret")
+DEFAULT_AUTH = ("qikchat", "s3cret")
+DEFAULTS = IngestSettings(allow_anonymous=True)
 
 
 @pytest.fixture
@@ -32,6 +46,13 @@ def ingest(topic_prefix: str, tmp_path: Path) -> Iterator[IngestProcess]:
     yield server
     assert server.terminate() in (0, -15), server.log()
     assert "Application shutdown complete" in server.log()
+
+
+@pytest.fixture
+def default_ingest(topic_prefix: str, tmp_path: Path) -> Iterator[IngestProcess]:
+    server = start_default_ingest(tmp_path)
+    yield server
+    assert server.terminate() in (0, -15), server.log()
 
 
 def bodies() -> list[bytes]:
@@ -91,7 +112,7 @@ async def test_auth_refusals_store_nothing(
         rotated_new = await client.post("/webhooks/qikchat", content=b"second", auth=AUTH)
     assert missing.status_code == wrong.status_code == 401
     assert missing.headers["www-authenticate"].startswith("Basic")
-    assert missing.json()["error"] == "unauthorized"
+    assert missing.json()["error"] == wrong.json()["error"] == "unauthorized"
     assert rotated_old.status_code == rotated_new.status_code == 200
 
     records = await consume(kafka_bootstrap, [f"{topic_prefix}.raw"], expected=2)
@@ -116,11 +137,21 @@ async def test_size_limit_methods_and_paths(
         bad_account = await client.post("/webhooks/qikchat/not.an.account", content=b"{}")
         long_account = await client.post("/webhooks/qikchat/" + "a" * 65, content=b"{}")
         elsewhere = await client.post("/webhooks/other", content=b"{}")
+        slash = await client.post("/webhooks/qikchat/", content=b"{}",
+                                  headers={"host": "evil.example"})
     assert declared.status_code == streamed.status_code == 413
     assert declared.json() == {"error": "payload_too_large", "limit_bytes": LIMIT}
     assert exact.status_code == 200
-    assert get.status_code == put.status_code == 405
-    assert bad_account.status_code == long_account.status_code == elsewhere.status_code == 404
+    for wrong_method in (get, put):
+        assert wrong_method.status_code == 405
+        assert wrong_method.json() == {"error": "method_not_allowed"}
+        assert wrong_method.headers["allow"] == "POST"
+    for unknown in (bad_account, long_account, elsewhere, slash):
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"] == "application/json"
+        assert unknown.json()["error"] == "not_found"
+    # A trailing slash is no redirect, least of all one built from the Host header.
+    assert "location" not in slash.headers
 
     records = await consume(kafka_bootstrap, [f"{topic_prefix}.raw"], expected=1)
     assert [r.value for r in records] == [b"e" * LIMIT]
@@ -181,3 +212,89 @@ async def test_several_workers_share_nothing_and_metrics_sum(
         assert sorted(r.value for r in records) == sorted(sent)
     finally:
         assert server.terminate() in (0, -15)
+
+
+async def test_refused_credentials_are_summed_up_never_logged_one_by_one(
+    ingest: IngestProcess,
+) -> None:
+    wrong_password = "not-the-s3cret"
+    async with httpx.AsyncClient(base_url=ingest.url,
+                                 limits=httpx.Limits(max_connections=20)) as client:
+        answers = await asyncio.gather(
+            *(client.post("/webhooks/qikchat", content=b"{}", auth=("qikchat", wrong_password))
+              for _ in range(150)),
+            *(client.post("/webhooks/qikchat", content=b"{}") for _ in range(40)),
+            *(client.post("/webhooks/qikchat", content=b"{}",
+                          headers={"authorization": "Bearer " + wrong_password})
+              for _ in range(10)),
+        )
+    assert {a.status_code for a in answers} == {401}
+    assert metric(ingest.url, 'qikflow_ingest_auth_failures_total{reason="wrong"}') == 150
+    assert metric(ingest.url, 'qikflow_ingest_auth_failures_total{reason="missing"}') == 40
+    assert metric(ingest.url, 'qikflow_ingest_auth_failures_total{reason="malformed"}') == 10
+    # Nothing per request: the summary comes once a minute, or when the ingest stops.
+    assert [line for line in ingest.log().splitlines() if " refused " in line] == []
+
+    assert ingest.terminate() in (0, -15)
+    summaries = [line for line in ingest.log().splitlines() if " refused " in line]
+    assert len(summaries) == 1, summaries
+    assert "refused 200 webhooks for their credentials" in summaries[0]
+    assert "wrong=150, missing=40, malformed=10" in summaries[0]
+    assert "top clients: 127.0.0.1 (200)" in summaries[0]
+    assert wrong_password not in ingest.log()
+
+
+async def test_trickled_body_gets_408_while_others_are_answered(
+    default_ingest: IngestProcess, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    slow_reader, slow_writer = await connect(default_ingest.url)
+    slow_writer.write(head("POST", "/webhooks/qikchat",
+                           {"Authorization": basic(*DEFAULT_AUTH), "Content-Length": "1000"}))
+    trickling = asyncio.create_task(trickle(slow_writer, b"s" * 1000, 0.05))
+    slow_answer = asyncio.create_task(read_answer(slow_reader))
+    async with httpx.AsyncClient(base_url=default_ingest.url, auth=DEFAULT_AUTH) as client:
+        other = await client.post("/webhooks/qikchat", content=b"quick")
+    # Answered while the slow body is still held, well before it is dropped.
+    assert other.status_code == 200
+    assert not slow_answer.done()
+
+    answer = await slow_answer
+    trickling.cancel()
+    assert answer.status == 408
+    assert answer.json() == {"error": "body_timeout", "limit_ms": DEFAULTS.body_timeout_ms}
+    assert answer.headers["connection"] == "close"
+    assert await closed(slow_reader) == b""
+    slow_writer.close()
+
+    records = await consume(kafka_bootstrap, [f"{topic_prefix}.raw"], expected=1)
+    assert [r.value for r in records] == [b"quick"]
+    assert metric(default_ingest.url, 'qikflow_ingest_rejected_total{reason="body_timeout"}') == 1
+    assert metric(default_ingest.url, 'qikflow_ingest_requests_total{status="408"}') == 1
+
+
+async def test_bodies_past_the_memory_budget_get_a_fast_503(
+    default_ingest: IngestProcess,
+) -> None:
+    # Each request declares a body at the largest size and then sends nothing more, so
+    # each holds its size in the budget until its body times out: the budget fits 16.
+    fit = DEFAULTS.max_body_memory_bytes // DEFAULTS.max_body_bytes
+    over = 4
+    connections = [await connect(default_ingest.url) for _ in range(fit + over)]
+    for _, writer in connections:
+        writer.write(head("POST", "/webhooks/qikchat", {
+            "Authorization": basic(*DEFAULT_AUTH), "Content-Length": str(DEFAULTS.max_body_bytes)}))
+    answers = await asyncio.gather(*(read_answer(reader) for reader, _ in connections))
+
+    busy = [a for a in answers if a.status == 503]
+    assert len(busy) == over
+    for answer in busy:
+        assert answer.headers["retry-after"] == "1"
+        assert answer.json()["error"] == "busy"
+        assert "nothing was kept" in answer.json()["detail"]
+    assert [a.status for a in answers].count(408) == fit
+    for reader, writer in connections:
+        assert await closed(reader) == b""
+        writer.close()
+    assert metric(default_ingest.url,
+                  'qikflow_ingest_rejected_total{reason="body_memory_full"}') == over
+    assert metric(default_ingest.url, "qikflow_ingest_body_memory_bytes") == 0
