@@ -29,10 +29,12 @@ class ProxiedKafka(LocalKafka):
 
     def _write_config(self) -> Path:
         path = super()._write_config()
-        text = path.read_text().replace(f"advertised.listeners=PLAINTEXT://{self.bootstrap}",
-                                        f"advertised.listeners=PLAINTEXT://"
-                                        f"{self.proxy_bootstrap}")
-        path.write_text(text)
+        own = f"advertised.listeners=PLAINTEXT://{self.bootstrap}"
+        text = path.read_text()
+        if own not in text:
+            raise AssertionError(f"{path} no longer says {own!r}: update ProxiedKafka")
+        path.write_text(text.replace(own, f"advertised.listeners=PLAINTEXT://"
+                                          f"{self.proxy_bootstrap}"))
         return path
 
 
