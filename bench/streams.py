@@ -34,7 +34,9 @@ from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import ensure_topics
 from qikflow.simulate.generator import generate
 from qikflow.topics import Topics
+from streams.budget import WorkerBudget
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
+from streams.settings import StreamsSettings
 from streams.topics import event_topics, worker_topics
 from streams.worker import tune_gc
 
@@ -212,8 +214,9 @@ def main() -> int:
     # time) and the ratio is against their mean: the machine is shared, and the broker
     # may still be deleting an earlier run's topics when this one starts.
     plain_outs = [Topics(f"{topics.prefix}-plain{n}") for n in (1, 2)]
+    budget = WorkerBudget.from_settings(StreamsSettings())
     for prefix in (topics, *plain_outs):
-        asyncio.run(ensure_topics(kafka, worker_topics(kafka, prefix)))
+        asyncio.run(ensure_topics(kafka, worker_topics(kafka, budget, prefix)))
     try:
         records = asyncio.run(load_raw(kafka, topics, args.records))
         print(f"{records} raw records in {topics.raw}", flush=True)

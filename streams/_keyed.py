@@ -25,8 +25,8 @@ reads it should guess.
 
 from __future__ import annotations
 
-import functools
 import struct
+from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
 from aiokafka.partitioner import murmur2
@@ -64,14 +64,85 @@ class KeyedEvent(NamedTuple):
     headers: Headers
 
 
-@functools.lru_cache(maxsize=65_536)
 def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2) gives `key`.
-
-    Cached: murmur2 is pure Python here, and keys repeat (a contact's messages, the
-    statuses of one message)."""
+    """The partition Kafka's default partitioner (murmur2) gives `key`."""
     hashed: int = murmur2(key)
     return (hashed & 0x7FFFFFFF) % partitions
+
+
+class PartitionCache:
+    """`partition_for` over a fixed partition count, remembering recent keys.
+
+    murmur2 is pure Python here, and keys repeat (a contact's messages, the statuses of one
+    message), so the router caches it. The cache is bounded by bytes, not entries: keys
+    longer than MAX_CACHED_KEY_BYTES are not kept, and once the keys held reach
+    `max_bytes` (each counted with ENTRY_OVERHEAD_BYTES for the dict slot and the objects)
+    it starts over, which costs one murmur2 per key until it is warm again.
+    """
+
+    MAX_CACHED_KEY_BYTES = 256
+    ENTRY_OVERHEAD_BYTES = 120
+
+    __slots__ = ("_cache", "_partitions", "bytes", "max_bytes")
+
+    def __init__(self, partitions: int, max_bytes: int = 8 * 1024 * 1024) -> None:
+        self._partitions = partitions
+        self._cache: dict[bytes, int] = {}
+        self.max_bytes = max_bytes
+        self.bytes = 0
+
+    def __call__(self, key: bytes) -> int:
+        partition = self._cache.get(key)
+        if partition is not None:
+            return partition
+        partition = partition_for(key, self._partitions)
+        if len(key) <= self.MAX_CACHED_KEY_BYTES:
+            cost = len(key) + self.ENTRY_OVERHEAD_BYTES
+            if self.bytes + cost > self.max_bytes:
+                self._cache.clear()
+                self.bytes = 0
+            self._cache[key] = partition
+            self.bytes += cost
+        return partition
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+class Entry(NamedTuple):
+    """One event encoded for a bundle; `size` is the bytes it adds to the bundle."""
+
+    parts: tuple[bytes, ...]
+    size: int
+
+
+def encode_entry(
+    event_id: str, event_type: str, key: bytes, value: bytes, headers: Headers
+) -> Entry:
+    """One event as bundle bytes; an id, type, key or header name longer than 65535 bytes
+    (or a value or header value longer than 4 GiB) is a KeyedBundleError."""
+    encoded_id, encoded_type = event_id.encode(), event_type.encode()
+    try:
+        parts = [_ENTRY.pack(len(encoded_id), len(encoded_type), len(key), len(headers),
+                             len(value)),
+                 encoded_id, encoded_type, key]
+        for name, header_value in headers:
+            encoded_name = name.encode()
+            parts += (_HEADER.pack(len(encoded_name), len(header_value)), encoded_name,
+                      header_value)
+    except struct.error as exc:
+        raise KeyedBundleError(
+            f"event {event_id[:60]!r} does not fit the bundle format: {exc}"
+        ) from exc
+    parts.append(value)
+    return Entry(tuple(parts), sum(map(len, parts)))
+
+
+def entry_bytes(id_bytes: int, type_bytes: int, key_bytes: int, value_bytes: int,
+                headers: Iterable[tuple[str, int]]) -> int:
+    """The bytes an entry of these sizes adds to a bundle (header: name, value size)."""
+    header_bytes = sum(_HEADER.size + len(name.encode()) + size for name, size in headers)
+    return _ENTRY.size + id_bytes + type_bytes + key_bytes + value_bytes + header_bytes
 
 
 class BundleWriter:
@@ -83,34 +154,16 @@ class BundleWriter:
         self._parts: list[bytes] = [MAGIC]
         self.size = len(MAGIC)
 
+    def append(self, entry: Entry) -> None:
+        """Append one encoded event (`encode_entry`); this cannot fail."""
+        self._parts += entry.parts
+        self.size += entry.size
+
     def add(
         self, event_id: str, event_type: str, key: bytes, value: bytes, headers: Headers
     ) -> None:
-        """Append one event; one whose id, type, key or a header name is longer than 65535
-        bytes (or a value or header value longer than 4 GiB) is a KeyedBundleError, and
-        leaves the bundle as it was."""
-        encoded_id, encoded_type = event_id.encode(), event_type.encode()
-        parts = self._parts
-        before = len(parts)
-        try:
-            parts.append(
-                _ENTRY.pack(len(encoded_id), len(encoded_type), len(key), len(headers),
-                            len(value))
-            )
-            parts += (encoded_id, encoded_type, key)
-            size = _ENTRY.size + len(encoded_id) + len(encoded_type) + len(key) + len(value)
-            for name, header_value in headers:
-                encoded_name = name.encode()
-                parts += (_HEADER.pack(len(encoded_name), len(header_value)), encoded_name,
-                          header_value)
-                size += _HEADER.size + len(encoded_name) + len(header_value)
-        except struct.error as exc:
-            del parts[before:]
-            raise KeyedBundleError(
-                f"event {event_id[:60]!r} does not fit the bundle format: {exc}"
-            ) from exc
-        parts.append(value)
-        self.size += size
+        """Encode and append one event; a KeyedBundleError leaves the bundle as it was."""
+        self.append(encode_entry(event_id, event_type, key, value, headers))
 
     def value(self) -> bytes:
         return b"".join(self._parts)

@@ -48,6 +48,13 @@ class StreamsMetrics:
             ["agent"],
             registry=self.registry,
         )
+        self.truncated = Counter(
+            "qikflow_streams_truncated_dead_letters",
+            "Dead letters that carry a preview of a record too large for <prefix>.dlq (the "
+            "full bytes stay in <prefix>.raw), by agent.",
+            ["agent"],
+            registry=self.registry,
+        )
         self.agent_failures = Counter(
             "qikflow_streams_agent_failures",
             "Exceptions raised while an agent handled one record, by agent.",

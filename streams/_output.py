@@ -7,22 +7,28 @@ delivery after each batch is correct but ties throughput to the broker's round t
 each consumed record carries one extra Faust reference (`Message.incref`, the mechanism
 Faust uses when several streams read one record) while its outputs are in flight; the last
 delivery callback releases it, and only then can Faust commit the offset. An output that
-was not delivered sends its source record to `<prefix>.dlq` with the error first; if even
-that fails the process exits at once, before Faust can commit, so the record is read again
-(`undeliverable.py`).
+was not delivered sends its source record to `<prefix>.dlq` with the error first (undoing
+first what handling it changed, such as dedup's table entry: `Delivery.undo`); if even that
+fails the process exits at once, before Faust can commit, so the record is read again
+(`undeliverable.py`). A dead letter always fits the dead-letter topic (`dead_letters.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, cast
+
+from aiokafka.errors import MessageSizeTooLargeError
 
 from streams import headers as names
-from streams.headers import Headers, context, dead_letter_headers, header, headers_of
+from streams.dead_letters import dead_letter
+from streams.headers import Headers, context, header, headers_of
 from streams.undeliverable import exit_undeliverable
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from faust.types import Message
 
     from streams.context import StreamsApp
@@ -43,7 +49,8 @@ class Delivery:
     """The outputs of one consumed record, or of one event in it; holds a Faust reference on
     the record until they are delivered."""
 
-    __slots__ = ("_closed", "_errors", "_output", "_pending", "_retried", "original", "source")
+    __slots__ = ("_closed", "_errors", "_output", "_pending", "_retried", "original", "source",
+                 "undo")
 
     def __init__(self, output: Output, source: Message, original: Original | None = None) -> None:
         self._output = output
@@ -53,6 +60,8 @@ class Delivery:
         self._closed = False
         self._errors: list[BaseException] = []
         self._retried = False
+        # What to undo before the record is dead-lettered (dedup forgets the event id).
+        self.undo: Callable[[], Awaitable[None]] | None = None
         source.incref()
 
     def add(self, future: asyncio.Future[Any], *, dead_letter: bool) -> None:
@@ -90,6 +99,18 @@ class Delivery:
             return
         self.source.ack(self._output.consumer)
 
+    async def undo_changes(self) -> None:
+        """Undo what handling the record changed, once; a failure is logged, not raised:
+        the record is dead-lettered all the same."""
+        undo, self.undo = self.undo, None
+        if undo is None:
+            return
+        try:
+            await undo()
+        except Exception as exc:  # noqa: BLE001 - the dead letter must still go out
+            logger.error("could not undo the changes made for %s before dead-lettering it: "
+                         "%s: %s", context(self.source), type(exc).__name__, exc)
+
     def dead_letter_record(self) -> Original:
         """What a failure sends to the dead-letter topic: the event, or the whole record."""
         if self.original is not None:
@@ -104,6 +125,7 @@ class Output:
     def __init__(self, streams: StreamsApp, agent: str) -> None:
         self._app = streams.app
         self._dlq = streams.topics.dlq
+        self._dlq_limit = streams.budget.dead_letter_bytes
         self._metrics = streams.metrics
         self.agent = agent
 
@@ -132,22 +154,29 @@ class Output:
         return future
 
     async def dead_letter(self, delivery: Delivery, reason: str, error: str) -> None:
-        """Queue the source record (or event) for `<prefix>.dlq`: its bytes and headers, why
-        and where."""
+        """Queue the source record (or event) for `<prefix>.dlq`: its bytes and headers (or
+        a preview, see `dead_letters.py`), why and where. When the producer refuses even to
+        queue it, the process exits (`give_up`)."""
         source = delivery.source
         record = delivery.dead_letter_record()
+        letter = dead_letter(record.key, record.value, record.headers, source, reason=reason,
+                             error=error, agent=self.agent, limit_bytes=self._dlq_limit)
         self._metrics.dead_lettered.labels(agent=self.agent).inc()
-        headers = dead_letter_headers(record.headers, source, reason=reason, error=error,
-                                      agent=self.agent)
-        sent = await self._app.producer.send(
-            self._dlq, record.key, record.value, None, None, headers
-        )
+        if letter.truncated:
+            self._metrics.truncated.labels(agent=self.agent).inc()
+        try:
+            sent = await self._app.producer.send(
+                self._dlq, letter.key, letter.value, None, None, letter.headers
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the record cannot be kept
+            self.give_up(source, exc)
         delivery.add(cast("asyncio.Future[Any]", sent), dead_letter=True)
 
     async def fail(self, delivery: Delivery, exc: BaseException) -> None:
         """An exception while handling a record: log it with context and dead-letter it."""
         source = delivery.source
         self._metrics.agent_failures.labels(agent=self.agent).inc()
+        too_large = isinstance(exc, MessageSizeTooLargeError)
         logger.error(
             "agent %s failed on %s (event %s): %s: %s",
             self.agent,
@@ -155,9 +184,11 @@ class Output:
             header(delivery.dead_letter_record().headers, names.EVENT_ID) or "-",
             type(exc).__name__,
             exc,
-            exc_info=exc,
+            exc_info=None if too_large else exc,
         )
-        await self.dead_letter(delivery, "failed", f"{type(exc).__name__}: {exc}")
+        await delivery.undo_changes()
+        await self.dead_letter(delivery, names.TOO_LARGE if too_large else names.FAILED,
+                               f"{type(exc).__name__}: {exc}")
 
     async def redirect(self, delivery: Delivery, errors: list[BaseException]) -> None:
         """Outputs of a record were not delivered: dead-letter the record instead."""
@@ -169,11 +200,9 @@ class Output:
             context(delivery.source),
             error,
         )
-        try:
-            await self.dead_letter(delivery, "undeliverable", f"{type(error).__name__}: {error}")
-        except Exception as exc:  # noqa: BLE001 - the producer refuses even to queue it
-            self.give_up(delivery.source, exc)
+        await delivery.undo_changes()
+        await self.dead_letter(delivery, names.UNDELIVERABLE, f"{type(error).__name__}: {error}")
         delivery.close()
 
-    def give_up(self, source: Message, error: BaseException) -> None:
+    def give_up(self, source: Message, error: BaseException) -> NoReturn:
         exit_undeliverable(self.agent, source, self._dlq, error)

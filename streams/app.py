@@ -12,8 +12,10 @@ from qikflow.topics import Topics
 from streams import dedup
 from streams._metrics import StreamsMetrics
 from streams.agents import register_agents
+from streams.budget import WorkerBudget
 from streams.context import StreamsApp
 from streams.settings import StreamsSettings
+from streams.state import state_dir
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
@@ -24,15 +26,18 @@ def create_app(
     settings: StreamsSettings | None = None,
     *,
     worker_index: int = 0,
+    cluster_id: str,
 ) -> StreamsApp:
-    """The Faust app of worker `worker_index`, with dedup and every agent.
+    """The Faust app of worker `worker_index`, with dedup and every agent, keeping its state
+    for the Kafka cluster `cluster_id` (`state.py`).
 
     The router (stage 1) is not a Faust agent: `worker.py` runs a `RawRouter` beside it.
     """
     kafka = kafka or KafkaSettings()
     settings = settings or StreamsSettings()
     topics = Topics.from_settings(kafka)
-    datadir = settings.data_dir / f"worker-{worker_index}"
+    budget = WorkerBudget.from_settings(settings)
+    datadir = state_dir(settings.data_dir, cluster_id, topics.streams_group, worker_index)
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         # The app id is the consumer group: every worker of one prefix shares partitions.
@@ -48,9 +53,14 @@ def create_app(
         broker_commit_interval=settings.commit_interval_s,
         producer_linger_ms=settings.producer_linger_ms,
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        producer_max_request_size=budget.agents_request_bytes,
         producer_acks=-1,
-        consumer_max_fetch_size=settings.consumer_max_fetch_bytes,
+        consumer_max_fetch_size=max(settings.consumer_max_fetch_bytes,
+                                    budget.keyed.batch_bytes, budget.event.batch_bytes),
         consumer_auto_offset_reset="earliest",
+        # Loopback unless told otherwise: Faust's pages show the host and its partitions.
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
         web_port=settings.web_port + worker_index,
         web_in_thread=False,
         # Agents get bytes and decode them themselves: with Faust's default (json) a body
@@ -59,7 +69,7 @@ def create_app(
         value_serializer="raw",
         autodiscover=False,
     )
-    streams = StreamsApp(app, topics, settings, kafka, StreamsMetrics())
+    streams = StreamsApp(app, topics, settings, kafka, StreamsMetrics(), budget)
     streams.metrics.expose(app)
     app.on_partitions_revoked.connect(_commit_before_handing_over)
     dedup.register(streams)

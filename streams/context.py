@@ -16,15 +16,17 @@ if TYPE_CHECKING:
     from qikflow.config import KafkaSettings
     from qikflow.topics import Topics
     from streams._metrics import StreamsMetrics
+    from streams.budget import WorkerBudget
     from streams.settings import StreamsSettings
 
 
 @dataclass(frozen=True, slots=True)
 class StreamsApp:
-    """One worker's Faust app with what its agents share."""
+    """One worker's Faust app with what its agents share, and the sizes of what it writes."""
 
     app: faust.App
     topics: Topics
     settings: StreamsSettings
     kafka: KafkaSettings
     metrics: StreamsMetrics
+    budget: WorkerBudget

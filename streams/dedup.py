@@ -11,6 +11,13 @@ Kafka. An event is a copy only if the table holds the same id at an earlier posi
 than a window ago; the event that was routed, read again, is routed again (a copy in the
 output, never a loss).
 
+An event is remembered only if its output is delivered: the per-type record is queued
+first, then the table entry and its changelog record; if an output of the event fails,
+the entry is put back as it was (the changelog gets the old value, or a tombstone) before
+the event is dead-lettered, so a resend or a re-drive of it is routed, not dropped as a
+copy. Event ids longer than TABLE_KEY_BYTES are keyed by their SHA-256, which bounds the
+changelog records and Faust's key index whatever ids arrive.
+
 The table is an expiring table on RocksDB (rocksdict) with a changelog topic. Faust's own
 windowed tables (`.tumbling(expires=...)`) keep every key of the live windows in a Python
 set until it expires, which at thousands of events a second over 24 h is hundreds of
@@ -23,6 +30,8 @@ makes the window exact whatever compaction has not yet removed.
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import logging
 import time
 import weakref
@@ -31,18 +40,30 @@ from typing import TYPE_CHECKING, Any
 from faust.streams import _current_event
 from faust.types import TP
 
+from qikflow.size_budget import TOPIC_LIMIT
 from streams import headers as names
 from streams._keyed import KeyedBundleError, KeyedEvent, read_keyed
 from streams._output import Delivery, Original, Output
+from streams.budget import TABLE_KEY_BYTES
 
 if TYPE_CHECKING:
-    from faust.types import Message
+    from faust.types import EventT
 
     from streams.context import StreamsApp
 
 logger = logging.getLogger(__name__)
 
 TABLE = "dedup"
+
+
+def table_key(event_id: str) -> bytes:
+    """The table key of an event id: the id, or `sha256:<hex>` of an id longer than
+    TABLE_KEY_BYTES (ids that long are not routed by the parsers, but a replayed record may
+    carry one)."""
+    encoded = event_id.encode()
+    if len(encoded) <= TABLE_KEY_BYTES:
+        return encoded
+    return b"sha256:" + hashlib.sha256(encoded).hexdigest().encode()
 
 
 def seen_value(offset: int, index: int, first_seen_ms: int) -> bytes:
@@ -105,9 +126,10 @@ class Deduplicator:
         self._persisted: dict[TP, int] = {}  # highest one written to the store
         self.handled = HandledOffsets()
 
-    async def handle(self, message: Message) -> None:
-        """Route the events of one keyed record; a failure dead-letters that event only
-        (or the whole record, if it cannot be read)."""
+    async def handle(self, current: EventT[Any]) -> None:
+        """Route the events of one keyed record (Faust's current event); a failure
+        dead-letters that event only (or the whole record, if it cannot be read)."""
+        message = current.message
         partition, offset = message.partition, message.offset
         if self.handled.already(partition, offset):
             self._metrics.reread.inc()
@@ -126,33 +148,37 @@ class Deduplicator:
         for index, event in enumerate(events):
             delivery = self.output.start(message, Original(event.key, event.value, event.headers))
             try:
-                await self._handle(delivery, event, index, now_ms)
+                await self._handle(current, delivery, event, index, now_ms)
             except Exception as exc:  # noqa: BLE001 - any failure dead-letters this event only
                 await self.output.fail(delivery, exc)
             finally:
                 delivery.close()
 
-    async def _handle(self, delivery: Delivery, event: KeyedEvent, index: int, now_ms: int
-                      ) -> None:
+    async def _handle(self, current: EventT[Any], delivery: Delivery, event: KeyedEvent,
+                      index: int, now_ms: int) -> None:
         offset = delivery.source.offset
         position = (offset, index)
-        key = event.event_id.encode()
+        key = table_key(event.event_id)
         seen = self._store.get(key)
-        if seen is None:
-            await self._remember(delivery, key, seen_value(offset, index, now_ms))
-        else:
+        remember = True
+        if seen is not None:
             seen_at, first_seen_ms = parse_seen(seen)
             fresh = now_ms - first_seen_ms < self._window_ms
             if fresh and seen_at < position:
                 self._metrics.deduplicated.inc()
                 return
-            if not fresh or seen_at > position:
-                await self._remember(delivery, key, seen_value(offset, index, now_ms))
             # seen_at == position: this very event, read again after a restart.
+            remember = not fresh or seen_at > position
         await self.output.send(
             delivery, self._topics.event(event.event_type), event.key, event.value,
             event.headers,
         )
+        # Should an output fail, the entry goes back to what it was before this event (an
+        # event read again had written it itself: then it goes).
+        delivery.undo = functools.partial(self._forget, current, delivery, key,
+                                          seen if remember else None)
+        if remember:
+            await self._remember(delivery, key, seen_value(offset, index, now_ms))
         self._metrics.count_routed(event.event_type)
 
     async def _remember(self, delivery: Delivery, key: bytes, value: bytes) -> None:
@@ -169,6 +195,17 @@ class Deduplicator:
             delivery, self._changelog, key, value, [], partition=delivery.source.partition
         )
         future.add_done_callback(self._changelog_delivered)
+
+    async def _forget(self, current: EventT[Any], delivery: Delivery, key: bytes,
+                      previous: bytes | None) -> None:
+        """An output of the event failed: put its table entry back as it was before."""
+        _make_current(current)
+        if previous is None:
+            del self._store[key]
+        else:
+            self._store[key] = previous
+        await self.output.send(delivery, self._changelog, key, previous, [],
+                               partition=delivery.source.partition)
 
     def _changelog_delivered(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
@@ -220,6 +257,7 @@ def register(streams: StreamsApp) -> None:
         extra_topic_configs={
             "cleanup.policy": "compact,delete",
             "retention.ms": str(window_ms),
+            TOPIC_LIMIT: str(streams.budget.changelog_limit_bytes),
         },
     )
     dedup = Deduplicator(streams, table)
@@ -236,7 +274,7 @@ def register(streams: StreamsApp) -> None:
         async for events in batches:
             for event in events:
                 _make_current(event)
-                await dedup.handle(event.message)
+                await dedup.handle(event)
             dedup.persist_offsets()
 
     app.agent(keyed, name=names.DEDUP)(deduplicate)

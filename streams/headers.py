@@ -6,7 +6,9 @@ A dead letter, whichever stage sends it, carries the record's own headers, then 
 failed (`qikflow-reason`, a short word an operator filters by, and `qikflow-error`, the
 error text capped at MAX_ERROR_BYTES), who failed (`qikflow-failed-agent` or
 `qikflow-failed-sink`) and where the record was (`qikflow-source-topic`, `-partition`,
-`-offset`).
+`-offset`). Every value a dead letter adds is capped (DEAD_LETTER_HEADER_BYTES), so the
+size of a dead letter is known in advance; one that would still not fit the dead-letter
+topic carries a preview of the record instead (`dead_letters.py`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ FAILED_SINK = "qikflow-failed-sink"
 SOURCE_TOPIC = "qikflow-source-topic"
 SOURCE_PARTITION = "qikflow-source-partition"
 SOURCE_OFFSET = "qikflow-source-offset"
+# On a dead letter that carries a preview of the record: the record's size in bytes.
+TRUNCATED_FROM = "qikflow-truncated-from-bytes"
+
+# Why a record was dead-lettered, as it appears in REASON.
+UNDECODABLE = "undecodable"  # not JSON, or not an object
+FAILED = "failed"  # handling it raised
+UNDELIVERABLE = "undeliverable"  # the broker refused an output of it
+TOO_LARGE = "too-large"  # an output of it is larger than its topic's budget
 
 # The routing stages' names, as they appear in FAILED_AGENT.
 ROUTER = "router"
@@ -33,6 +43,20 @@ DEDUP = "dedup"
 # An error text can quote a whole record (a validation error, a driver message); the
 # header keeps enough to diagnose and leaves the record itself the room it needs.
 MAX_ERROR_BYTES = 2000
+MAX_REASON_BYTES = 64
+# Kafka's longest topic name; agent and sink names are capped the same.
+MAX_NAME_BYTES = 249
+
+# The largest value of each header a dead letter adds (FAILED_AGENT or FAILED_SINK).
+DEAD_LETTER_HEADER_BYTES: tuple[tuple[str, int], ...] = (
+    (REASON, MAX_REASON_BYTES),
+    (ERROR, MAX_ERROR_BYTES),
+    (FAILED_AGENT, MAX_NAME_BYTES),
+    (SOURCE_TOPIC, MAX_NAME_BYTES),
+    (SOURCE_PARTITION, 11),
+    (SOURCE_OFFSET, 20),
+    (TRUNCATED_FROM, 20),
+)
 
 
 class Located(Protocol):
@@ -81,15 +105,15 @@ def dead_letter_headers(
     sink: str | None = None,
 ) -> Headers:
     """A dead letter's headers: the record's own, then why, who and where it failed."""
-    failed = [(FAILED_AGENT, agent.encode())] if agent is not None else []
+    failed = [(FAILED_AGENT, agent.encode()[:MAX_NAME_BYTES])] if agent is not None else []
     if sink is not None:
-        failed.append((FAILED_SINK, sink.encode()))
+        failed.append((FAILED_SINK, sink.encode()[:MAX_NAME_BYTES]))
     return [
         *headers,
-        (REASON, reason.encode()),
+        (REASON, reason.encode()[:MAX_REASON_BYTES]),
         (ERROR, error.encode("utf-8", "replace")[:MAX_ERROR_BYTES]),
         *failed,
-        (SOURCE_TOPIC, source.topic.encode()),
+        (SOURCE_TOPIC, source.topic.encode()[:MAX_NAME_BYTES]),
         (SOURCE_PARTITION, str(source.partition).encode()),
         (SOURCE_OFFSET, str(source.offset).encode()),
     ]

@@ -16,7 +16,10 @@ process, started and stopped with the Faust app, with its own aiokafka consumer 
 `<prefix>-router`) and idempotent producer, and commits by hand:
 
 1. `getmany` up to `batch_size` raw records;
-2. parse them and queue every output (bundles, unknown, dead letters) without waiting;
+2. parse them and queue every output (bundles, unknown, dead letters) without waiting: a
+   record's events join bundles only once all of them are encoded and within the event
+   budget (`budget.py`), so a record ends in exactly one outcome (its events, `unknown` or
+   `dlq`), never in bundles and a dead letter both;
 3. route the next batch, then wait for the previous batch's outputs: a record whose
    output the broker refused after the producer's retries is dead-lettered instead, and
    if even that fails the process exits before committing, so the record is read again;
@@ -42,13 +45,17 @@ from mode import Service
 
 from ingest.record import RawRecord
 from streams import headers as names
-from streams._keyed import BundleWriter, partition_for
-from streams.headers import Headers, context, dead_letter_headers
+from streams._keyed import BundleWriter, Entry, PartitionCache, encode_entry
+from streams.budget import SETTING
+from streams.dead_letters import dead_letter
+from streams.errors import RecordTooLargeError
+from streams.headers import Headers, context
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 from streams.undeliverable import exit_undeliverable
 
 if TYPE_CHECKING:
     from streams.context import StreamsApp
+    from streams.events import Event
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +87,10 @@ class RawRouter(Service):
         self._metrics = streams.metrics
         self._kafka = streams.kafka
         self._settings = streams.settings
-        self._partitions = streams.kafka.topic_partitions
+        self._budget = streams.budget
+        self._partition_for = PartitionCache(streams.kafka.topic_partitions)
         self._max_bundle_bytes = streams.settings.keyed_bundle_max_bytes
+        self._max_event_bytes = streams.budget.event_value_bytes
         self.group_id = streams.topics.router_group
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -98,13 +107,15 @@ class RawRouter(Service):
             enable_idempotence=True,
             linger_ms=settings.producer_linger_ms,
             max_batch_size=settings.producer_max_batch_bytes,
+            max_request_size=self._budget.router_request_bytes,
             **kafka.client_options(),
         )
         self._consumer = AIOKafkaConsumer(
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_partition_fetch_bytes=settings.consumer_max_fetch_bytes,
+            max_partition_fetch_bytes=max(settings.consumer_max_fetch_bytes,
+                                          self._budget.raw.batch_bytes),
             **kafka.client_options(),
         )
         await self._producer.start()
@@ -177,11 +188,16 @@ class RawRouter(Service):
         for record in records:
             try:
                 await self._route_one(batch, record, bundles)
+            except RecordTooLargeError as exc:
+                logger.error("router: %s: %s; dead-lettering the raw record", context(record),
+                             exc)
+                await self._dead_letter(batch, record, names.TOO_LARGE, str(exc))
             except Exception as exc:
                 self._metrics.agent_failures.labels(agent=names.ROUTER).inc()
                 logger.error("router failed on %s: %s: %s", context(record),
                              type(exc).__name__, exc, exc_info=exc)
-                await self._dead_letter(batch, record, "failed", f"{type(exc).__name__}: {exc}")
+                await self._dead_letter(batch, record, names.FAILED,
+                                        f"{type(exc).__name__}: {exc}")
         for partition, bundle in bundles.items():
             await self._send_bundle(batch, partition, bundle)
         return batch
@@ -192,25 +208,39 @@ class RawRouter(Service):
         headers: Headers = list(record.headers)
         outcome = parse_raw(RawRecord.from_kafka(record.value, headers))
         if isinstance(outcome, Parsed):
-            for event in outcome.events:
-                key = event.key
-                value = event.to_json()
-                partition = partition_for(key, self._partitions)
+            # Every event is encoded before any joins a bundle: a failure leaves none behind.
+            entries = [self._encode(event, headers) for event in outcome.events]
+            for partition, entry in entries:
                 bundle = bundles.get(partition)
-                if bundle is not None and bundle.writer.size + len(value) > self._max_bundle_bytes:
+                if bundle is not None and bundle.writer.size + entry.size > self._max_bundle_bytes:
                     await self._send_bundle(batch, partition, bundle)
                     bundle = None
                 if bundle is None:
                     bundle = bundles[partition] = _Bundle()
-                bundle.writer.add(event.event_id, event.type, key, value, headers)
+                bundle.writer.append(entry)
                 bundle.records[id(record)] = record
         elif isinstance(outcome, Unrecognised):
             self._metrics.unknown.inc()
-            reason = (names.REASON, outcome.reason.encode("utf-8", "replace"))
+            reason = (names.REASON,
+                      outcome.reason.encode("utf-8", "replace")[:names.MAX_ERROR_BYTES])
             await self._send(batch, [record], self._topics.unknown, record.key, record.value,
                              [*headers, reason])
         elif isinstance(outcome, Undecodable):
-            await self._dead_letter(batch, record, "undecodable", outcome.error)
+            await self._dead_letter(batch, record, names.UNDECODABLE, outcome.error)
+
+    def _encode(self, event: Event, headers: Headers) -> tuple[int, Entry]:
+        """The keyed partition and bundle entry of one event; RecordTooLargeError when its
+        JSON is beyond the event budget."""
+        key = event.key
+        value = event.to_json()
+        if len(value) > self._max_event_bytes:
+            raise RecordTooLargeError(
+                f"event {event.event_id[:60]!r} ({event.type}) is {len(value)} bytes of JSON, "
+                f"more than the {self._max_event_bytes} an event of a body of "
+                f"{SETTING}={self._budget.max_body_bytes} may have"
+            )
+        return self._partition_for(key), encode_entry(event.event_id, event.type, key, value,
+                                                      headers)
 
     async def _send_bundle(self, batch: _Batch, partition: int, bundle: _Bundle) -> None:
         records = list(bundle.records.values())
@@ -244,10 +274,16 @@ class RawRouter(Service):
 
     async def _dead_letter(self, batch: _Batch, record: ConsumerRecord, reason: str,
                            error: str) -> None:
+        """Queue the raw record's dead letter: whole, or a preview when it is larger than
+        the dead-letter topic takes (`dead_letters.py`)."""
         self._metrics.dead_lettered.labels(agent=names.ROUTER).inc()
-        headers = dead_letter_headers(record.headers, record, reason=reason, error=error,
-                                      agent=names.ROUTER)
-        await self._send(batch, [record], self._topics.dlq, record.key, record.value, headers)
+        letter = dead_letter(record.key, record.value, record.headers, record, reason=reason,
+                             error=error, agent=names.ROUTER,
+                             limit_bytes=self._budget.dead_letter_bytes)
+        if letter.truncated:
+            self._metrics.truncated.labels(agent=names.ROUTER).inc()
+        await self._send(batch, [record], self._topics.dlq, letter.key, letter.value,
+                         letter.headers)
 
     # -- delivery and commits -----------------------------------------------
 
@@ -269,7 +305,7 @@ class RawRouter(Service):
                      "dead-lettering them", len(failed), next(iter(failed.values()))[1])
         retry = _Batch({})
         for record, error in failed.values():
-            await self._dead_letter(retry, record, "undeliverable",
+            await self._dead_letter(retry, record, names.UNDELIVERABLE,
                                     f"{type(error).__name__}: {error}")
         await asyncio.wait([future for future, _ in retry.outputs])
         for future, records in retry.outputs:

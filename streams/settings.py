@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qikflow.config import StateSettings
 
+MIB = 1024 * 1024
+
 
 class StreamsSettings(BaseSettings):
     """How the Faust worker routes `<prefix>.raw`: topics, dedup window, batching, ports.
@@ -17,7 +19,19 @@ class StreamsSettings(BaseSettings):
     is particular to the streams worker.
     """
 
-    model_config = SettingsConfigDict(env_prefix="QIKFLOW_STREAMS_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="QIKFLOW_STREAMS_", extra="ignore", populate_by_name=True
+    )
+
+    max_body_bytes: int = Field(
+        MIB,
+        gt=0,
+        validation_alias="QIKFLOW_MAX_BODY_BYTES",
+        description=(
+            "The ingest's body limit, read from the same variable: the worker sizes its "
+            "topics and producers for the records a body this large makes (docs/topics.md)."
+        ),
+    )
 
     dedup_window_s: int = Field(
         86_400,
@@ -40,7 +54,7 @@ class StreamsSettings(BaseSettings):
         le=900_000,
         description=(
             "Largest bundle of events the router packs into one record of the internal "
-            "keyed topic (below the producer's and broker's 1 MB request limit)."
+            "keyed topic; an event larger than this travels alone."
         ),
     )
     commit_interval_s: float = Field(
@@ -63,11 +77,27 @@ class StreamsSettings(BaseSettings):
     standby_replicas: int = Field(
         1, ge=0, description="Standby copies of each dedup-table partition on other workers."
     )
+    web_host: str = Field(
+        "127.0.0.1",
+        description=(
+            "Interface the Faust web server (/metrics) listens on; `0.0.0.0` serves every "
+            "interface, e.g. for a Prometheus on another host."
+        ),
+    )
     web_port: int = Field(
         6066,
         ge=1,
         le=65_535,
         description="Faust web port of worker 0 (serves /metrics); worker i uses web_port+i.",
+    )
+    stop_timeout_s: float = Field(
+        20.0,
+        gt=0,
+        description=(
+            "Longest a worker takes to stop after SIGTERM or SIGINT, whatever its agents are "
+            "doing; then it exits at once, and what it had not committed is read again on "
+            "the next start."
+        ),
     )
     extra_agents: str = Field(
         "",
@@ -75,7 +105,10 @@ class StreamsSettings(BaseSettings):
     )
     data_dir: Path = Field(
         default_factory=lambda: StateSettings().home / "streams",
-        description="Where workers keep their RocksDB state (one folder per worker index).",
+        description=(
+            "Where workers keep their RocksDB state: one folder per Kafka cluster id, "
+            "consumer group and worker index."
+        ),
     )
 
     def extra_agent_modules(self) -> list[str]:

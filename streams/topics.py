@@ -1,11 +1,30 @@
-"""The topics the worker reads and writes (their names come from `qikflow.topics`)."""
+"""The topics the worker reads and writes (their names come from `qikflow.topics`), sized
+for the records it writes (`budget.py`), and the check that existing ones are big enough."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from qikflow.config import KafkaSettings
-from qikflow.kafka_admin import TopicSpec, specs_for
+from qikflow.kafka_admin import (
+    TopicCreationError,
+    TopicSpec,
+    ensure_topics,
+    specs_for,
+    topic_configs,
+)
+from qikflow.size_budget import TOPIC_LIMIT, TopicNeed
 from qikflow.topics import Topics
+from streams.budget import WorkerBudget
+from streams.errors import TopicTooSmallError
 from streams.events import event_types
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ID = "qikflow-streams"
+DESCRIBE_ATTEMPTS = 10
+DESCRIBE_RETRY_S = 0.1
 
 
 def event_topics(topics: Topics) -> list[str]:
@@ -18,8 +37,48 @@ def output_topics(topics: Topics) -> list[str]:
     return [*event_topics(topics), topics.unknown, topics.dlq, topics.optout]
 
 
-def worker_topics(kafka: KafkaSettings, topics: Topics | None = None) -> list[TopicSpec]:
+def worker_topics(kafka: KafkaSettings, budget: WorkerBudget,
+                  topics: Topics | None = None) -> list[TopicSpec]:
     """Every topic the worker reads or writes (for `kafka`'s prefix, or `topics`), to create
-    when missing."""
+    when missing, each with the `max.message.bytes` its largest record needs."""
     topics = topics or Topics.from_settings(kafka)
-    return specs_for(kafka, [topics.raw, topics.keyed, *output_topics(topics)])
+    raw = specs_for(kafka, [topics.raw],
+                    {TOPIC_LIMIT: str(budget.limit(budget.raw.batch_bytes))})
+    return [*raw, *(spec for need in budget.needs(topics) for spec in specs_for(
+        kafka, [need.topic], {TOPIC_LIMIT: str(need.limit_bytes)}))]
+
+
+async def prepare_topics(kafka: KafkaSettings, budget: WorkerBudget,
+                         topics: Topics | None = None) -> None:
+    """Create the worker's missing topics, then check that every topic it writes takes its
+    largest record; raise TopicTooSmallError, naming each one that does not, if any."""
+    topics = topics or Topics.from_settings(kafka)
+    await ensure_topics(kafka, worker_topics(kafka, budget, topics), client_id=CLIENT_ID)
+    await check_topics(kafka, budget.needs(topics))
+
+
+async def check_topics(kafka: KafkaSettings, needs: list[TopicNeed]) -> None:
+    """Raise TopicTooSmallError when a topic, as the broker describes it, is smaller than
+    its need; the message names the first such topic in full and the others by name."""
+    described = await asyncio.gather(*(_configs(kafka, need.topic) for need in needs))
+    problems = [(need.topic, problem) for need, configs in zip(needs, described, strict=True)
+                if (problem := need.problem(configs, kafka.bootstrap)) is not None]
+    if not problems:
+        return
+    (_, first), *others = problems
+    more = (f"; {len(others)} more topic(s) are too small: "
+            f"{', '.join(name for name, _ in others)}") if others else ""
+    raise TopicTooSmallError(f"{first}{more}")
+
+
+async def _configs(kafka: KafkaSettings, topic: str) -> dict[str, str]:
+    """The topic's configuration; a topic created a moment ago may not be described yet
+    (UnknownTopicOrPartition until every broker knows it), so this tries a few times."""
+    delay_s = DESCRIBE_RETRY_S
+    for _ in range(DESCRIBE_ATTEMPTS - 1):
+        try:
+            return await topic_configs(kafka, topic, client_id=CLIENT_ID)
+        except TopicCreationError:
+            await asyncio.sleep(delay_s)
+            delay_s = min(2 * delay_s, 1.0)
+    return await topic_configs(kafka, topic, client_id=CLIENT_ID)

@@ -19,19 +19,25 @@ from streams.settings import StreamsSettings
 logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 60.0  # each worker's time to commit and leave its groups after SIGTERM
+EXIT_CONFIG = 78  # EX_CONFIG: a topic is too small for what the worker writes
 # Allocations (minus frees) between two young-generation collections; Python's default is 700.
 GC_YOUNG_THRESHOLD = 50_000
 
 
 def run_worker(index: int, log_level: str) -> int:
-    """Run worker `index` in this process until SIGTERM or SIGINT."""
-    import faust
+    """Run worker `index` in this process until SIGTERM or SIGINT (then at most
+    QIKFLOW_STREAMS_STOP_TIMEOUT_S more); EXIT_CONFIG when a topic is too small."""
     import mode.loop
 
-    from qikflow.kafka_admin import ensure_topics, resolve_cluster_defaults
+    from qikflow.kafka_admin import resolve_cluster_defaults
     from streams.app import create_app
+    from streams.budget import WorkerBudget
+    from streams.dedup import TABLE
+    from streams.errors import TopicTooSmallError
     from streams.router import RawRouter
-    from streams.topics import worker_topics
+    from streams.state import discard_stale_partitions, kafka_cluster_id
+    from streams.stopping import BoundedStopWorker
+    from streams.topics import prepare_topics
 
     kafka, settings = KafkaSettings(), StreamsSettings()
     mode.loop.use("uvloop")
@@ -39,13 +45,20 @@ def run_worker(index: int, log_level: str) -> int:
     asyncio.set_event_loop(loop)
     # Faust creates its changelog topics itself: it needs the replication factor resolved.
     kafka = loop.run_until_complete(resolve_cluster_defaults(kafka))
-    loop.run_until_complete(ensure_topics(kafka, worker_topics(kafka)))
-    streams = create_app(kafka, settings, worker_index=index)
+    try:
+        loop.run_until_complete(prepare_topics(kafka, WorkerBudget.from_settings(settings)))
+    except TopicTooSmallError as error:
+        logger.error("worker %d NOT started, nothing was read: %s", index, error)
+        return EXIT_CONFIG
+    cluster_id = loop.run_until_complete(kafka_cluster_id(kafka))
+    streams = create_app(kafka, settings, worker_index=index, cluster_id=cluster_id)
+    loop.run_until_complete(discard_stale_partitions(kafka, streams.app.tables[TABLE]))
     # Stage 1 runs beside the Faust app in this process, started and stopped with it.
     router = RawRouter(streams, loop=loop)
     tune_gc()
-    worker = faust.Worker(
-        streams.app, router, loglevel=log_level, loop=loop, override_logging=False
+    worker = BoundedStopWorker(
+        streams.app, router, stop_timeout_s=settings.stop_timeout_s, loglevel=log_level,
+        loop=loop, override_logging=False
     )
     try:
         worker.execute_from_commandline()
@@ -82,6 +95,7 @@ def supervise(workers: int, log_level: str) -> int:
 
 async def _supervise(workers: int, log_level: str) -> int:
     from qikflow.kafka_admin import ensure_topics
+    from streams.budget import WorkerBudget
     from streams.topics import worker_topics
 
     stop = asyncio.Event()
@@ -89,7 +103,8 @@ async def _supervise(workers: int, log_level: str) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     kafka = KafkaSettings()
-    await ensure_topics(kafka, worker_topics(kafka))
+    # The workers check the sizes; creating the topics once here spares them the race.
+    await ensure_topics(kafka, worker_topics(kafka, WorkerBudget.from_settings(StreamsSettings())))
     specs = [
         ChildSpec(f"worker-{index}",
                   [sys.executable, "-m", "qikflow", "--log-level", log_level,

@@ -4,7 +4,8 @@ Starting a worker takes seconds, so the tests that only look at what it wrote sh
 `routing_run` goes over one corpus (every parser fixture, bodies that are no event, copies
 of one event, an opt-out and a near miss, a text the test-only failing agent raises on,
 and events too big for one bundle); `refused_run` writes records the broker refuses to
-take.
+take; `live` is a worker at the default limits that tests send hostile bodies to, each
+followed by a normal text that must still be routed.
 """
 
 from __future__ import annotations
@@ -18,16 +19,21 @@ from pathlib import Path
 import orjson
 import pytest
 from aiokafka import ConsumerRecord
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from qikflow.size_budget import TOPIC_LIMIT
 from qikflow.topics import Topics
 from streams import headers as names
 from streams.agents.optout import optout_event
+from streams.budget import WorkerBudget
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
+from streams.settings import StreamsSettings
 from tests.streams import fixtures
+from tests.streams._outcomes import Outcome, OutcomeReader
 from tests.streams._worker import (
-    TEST_PARTITIONS,
     WorkerCluster,
+    WorkerProcess,
     header,
     raw_record,
     read,
@@ -65,6 +71,7 @@ SMALL_TOPIC_BYTES = 1024
 BIG_UNKNOWN = orjson.dumps({"hello": "x" * 3000})
 BIG_TEXT = text_body("wamid.BIG1", "y" * 3000)
 SMALL_STATUS = status_body("OUTSMALL1", "delivered")
+DEFAULT_LIMIT_BYTES = WorkerBudget.from_settings(StreamsSettings()).event.batch_bytes
 
 
 @dataclass
@@ -139,6 +146,10 @@ class RefusedRun:
     dlq: list[ConsumerRecord]
     routed: list[ConsumerRecord]
     went_on: bool  # the worker was still running once it had written all of that
+    # After those: BIG_TEXT sent again while `message.text` still refuses it (the dead
+    # letters then), and once more after the topic takes it again (the routed records).
+    resent_dlq: list[ConsumerRecord]
+    redriven: list[ConsumerRecord]
 
     def dead_letter(self, agent: str) -> ConsumerRecord:
         """The one dead letter `agent` sent."""
@@ -147,13 +158,13 @@ class RefusedRun:
         return sent[0]
 
 
-async def create_small_topics(bootstrap: str, topics: list[str]) -> None:
+async def set_topic_limit(bootstrap: str, topics: list[str], limit_bytes: int) -> None:
+    """Change the `max.message.bytes` of running topics (a dynamic topic setting)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([
-            NewTopic(name, TEST_PARTITIONS, 1,
-                     topic_configs={"max.message.bytes": str(SMALL_TOPIC_BYTES)})
+        await admin.alter_configs([
+            ConfigResource(ConfigResourceType.TOPIC, name, configs={TOPIC_LIMIT: str(limit_bytes)})
             for name in topics
         ])
     finally:
@@ -163,17 +174,60 @@ async def create_small_topics(bootstrap: str, topics: list[str]) -> None:
 @pytest.fixture(scope="session")
 def refused_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> RefusedRun:
     """The router's output to `unknown` and dedup's to `message.text` are refused; the
-    status is not. The worker is stopped and its topics deleted before the tests look."""
+    status is not. The worker is stopped and its topics deleted before the tests look.
+
+    The worker checks its topics' sizes at start only: they shrink once it runs."""
     topics = Topics(f"t{uuid.uuid4().hex[:10]}")
     cluster = WorkerCluster(kafka_bootstrap, topics.prefix, tmp_path_factory.mktemp("refused"))
     try:
-        asyncio.run(create_small_topics(kafka_bootstrap,
-                                        [topics.unknown, topics.event("message.text")]))
         worker = cluster.start()
+        asyncio.run(set_topic_limit(kafka_bootstrap,
+                                    [topics.unknown, topics.event("message.text")],
+                                    SMALL_TOPIC_BYTES))
         asyncio.run(send_raw(kafka_bootstrap, topics.raw, [BIG_UNKNOWN, BIG_TEXT, SMALL_STATUS]))
         dlq = read(kafka_bootstrap, rf"^{topics.prefix}\.dlq$", 2)
         routed = read(kafka_bootstrap, rf"^{topics.prefix}\.status\..*", 1)
         went_on = worker.process.poll() is None
+        asyncio.run(send_raw(kafka_bootstrap, topics.raw, [BIG_TEXT]))
+        resent_dlq = read(kafka_bootstrap, rf"^{topics.prefix}\.dlq$", 3)
+        asyncio.run(set_topic_limit(kafka_bootstrap, [topics.event("message.text")],
+                                    DEFAULT_LIMIT_BYTES))
+        asyncio.run(send_raw(kafka_bootstrap, topics.raw, [BIG_TEXT]))
+        redriven = read(kafka_bootstrap, rf"^{topics.prefix}\.message\.text$", 1)
     finally:
         cluster.stop_all()
-    return RefusedRun(topics, dlq, routed, went_on)
+    return RefusedRun(topics, dlq, routed, went_on, resent_dlq, redriven)
+
+
+@dataclass
+class LiveWorker:
+    """One worker at the default limits, running for the whole session, and a reader that
+    sends it bodies and returns each one's outcome (`_outcomes.py`)."""
+
+    topics: Topics
+    worker: WorkerProcess
+    reader: OutcomeReader
+
+    def send(self, bodies: list[bytes]) -> list[Outcome]:
+        return self.reader.send(bodies)
+
+    def followed_by_a_normal_text(self, bodies: list[bytes]) -> list[Outcome]:
+        """The outcomes of `bodies`, after checking that a text sent after them was routed
+        and the worker still runs."""
+        *outcomes, normal = self.send([*bodies, text_body(f"wamid.N{uuid.uuid4().hex}", "hi")])
+        assert normal.topics() == {self.topics.event("message.text")}, normal.records
+        assert self.worker.process.poll() is None, self.worker.log.read_text()[-3000:]
+        return outcomes
+
+
+@pytest.fixture(scope="session")
+def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[LiveWorker]:
+    topics = Topics(f"t{uuid.uuid4().hex[:10]}")
+    cluster = WorkerCluster(kafka_bootstrap, topics.prefix, tmp_path_factory.mktemp("live"))
+    reader = OutcomeReader(kafka_bootstrap, topics)
+    try:
+        yield LiveWorker(topics, cluster.start(), reader)
+    finally:
+        reader.close()
+        cluster.stop_all()

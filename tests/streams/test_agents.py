@@ -36,7 +36,7 @@ def test_an_agent_module_that_cannot_be_loaded_stops_the_app_with_its_name(
 ) -> None:
     settings = StreamsSettings(extra_agents=f" {module} ", data_dir=tmp_path)
     with pytest.raises(AgentDiscoveryError, match=re.escape(says)):
-        create_app(KafkaSettings(), settings)
+        create_app(KafkaSettings(), settings, cluster_id="c1")
 
 
 def test_an_agent_that_raises_dead_letters_the_event_and_the_worker_goes_on(

@@ -123,3 +123,13 @@ def test_a_worker_killed_mid_stream_resumes_without_loss(
     # (the same event, same event id); consumers dedupe on event_id. Nothing else repeats.
     copies = sum(n - 1 for n in seen.values())
     assert copies < len(expected)
+
+
+def test_an_event_dead_lettered_is_not_remembered_so_a_resend_is_not_dropped(
+    refused_run: RefusedRun,
+) -> None:
+    # The resend met the same refusal: dead-lettered again, not dropped as a copy.
+    from_dedup = [r for r in refused_run.resent_dlq if header(r, names.FAILED_AGENT) == "dedup"]
+    assert [event_id(r) for r in from_dedup] == ["wamid.BIG1", "wamid.BIG1"]
+    # Once the topic takes it, the next resend (or a re-drive of the dead letter) is routed.
+    assert [event_id(r) for r in refused_run.redriven] == ["wamid.BIG1"]

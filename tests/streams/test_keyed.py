@@ -17,9 +17,13 @@ from streams._keyed import (
     BundleWriter,
     KeyedBundleError,
     KeyedEvent,
+    PartitionCache,
+    encode_entry,
+    entry_bytes,
     partition_for,
     read_keyed,
 )
+from streams.events import MAX_ID_BYTES
 from streams.headers import EVENT_ID, EVENT_TYPE, Headers
 
 INGEST_HEADERS: Headers = [(RECEIPT_ID, b"0193a1b2-c3d4"), ("qikflow-account", b"acme")]
@@ -174,3 +178,34 @@ def test_the_partition_is_the_one_kafkas_default_partitioner_gives_the_key(
 ) -> None:
     every = list(range(partitions))
     assert partition_for(key, partitions) == DefaultPartitioner()(key, every, every)
+
+
+def test_the_partition_cache_answers_as_murmur2_does() -> None:
+    cache = PartitionCache(6)
+    keys = [f"+9198{n:08d}".encode() for n in range(500)] + [b"k" * 1024]
+    assert [cache(key) for key in keys * 2] == [partition_for(key, 6) for key in keys * 2]
+
+
+def test_the_partition_cache_is_bounded_by_bytes_and_keeps_no_long_key() -> None:
+    # 450 statuses with 900 KB message ids once took a worker from 87 to 611 MB; ids are
+    # now at most MAX_ID_BYTES, and keys past MAX_CACHED_KEY_BYTES are not kept at all.
+    default = PartitionCache(6)
+    assert default.max_bytes == 8 * 1024 * 1024
+    for n in range(450):
+        default(b"%d" % n + b"i" * MAX_ID_BYTES)
+    assert len(default) == 0 and default.bytes == 0
+    small = PartitionCache(6, max_bytes=10_000)
+    for n in range(5_000):
+        small(b"wamid.%d" % n + b"x" * 200)
+        assert small.bytes <= small.max_bytes
+    assert 0 < len(small) < 5_000
+
+
+def test_an_entry_adds_exactly_its_encoded_size_and_the_budget_counts_it() -> None:
+    entry = encode_entry("wamid.1", "message.text", b"+919876543210", b'{"n":1}',
+                         INGEST_HEADERS)
+    writer = BundleWriter()
+    writer.append(entry)
+    assert writer.size == len(writer.value()) == len(MAGIC) + entry.size
+    sizes = [(name, len(value)) for name, value in INGEST_HEADERS]
+    assert entry.size == entry_bytes(len("wamid.1"), len("message.text"), 13, 7, sizes)

@@ -1,17 +1,21 @@
 """The router (stage 1) through a real worker: every outcome of parse_raw lands in its
-topic, refused outputs dead-letter their raw record, and workers share the raw partitions."""
+topic, refused outputs dead-letter their raw record, workers share the raw partitions, and
+hostile bodies end in one outcome while what follows them is routed."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from pathlib import Path
+
+import orjson
 
 from ingest.record import RECEIPT_ID
 from qikflow.topics import Topics
 from streams import headers as names
 from streams._keyed import read_keyed
-from streams.events import Event
+from streams.events import Event, StatusContent, TextContent
 from streams.settings import StreamsSettings
 from tests.streams._worker import (
     WorkerCluster,
@@ -20,6 +24,8 @@ from tests.streams._worker import (
     read,
     routed_ids,
     send_raw,
+    status_body,
+    text_body,
     traffic,
     uncommitted,
 )
@@ -28,6 +34,7 @@ from tests.streams.conftest import (
     JSON_ARRAY,
     LARGE_MESSAGES,
     NOT_JSON,
+    LiveWorker,
     RefusedRun,
     RoutingRun,
 )
@@ -142,3 +149,45 @@ def test_two_workers_split_the_partitions_and_a_rebalance_loses_nothing(
     assert not missing, f"{len(missing)} events lost, e.g. {sorted(missing)[:5]}"
     # The copies sent after the rebalance are dropped by the table the first worker took over.
     assert {eid: n for eid, n in seen.items() if eid in expected_after and n > 1} == {}
+
+
+def test_a_23_digit_error_code_is_routed_with_its_text(live: LiveWorker) -> None:
+    body = orjson.dumps({"event": "whatsapp:message:status", "payload": {
+        "id": f"OUT{uuid.uuid4().hex}", "message": {
+            "status": "failed", "error": {"code": "12345678901234567890123", "title": "?"}}}})
+    (outcome,) = live.followed_by_a_normal_text([body])
+    content = Event.from_json(outcome.only(live.topics.event("status.failed")).value).content
+    assert isinstance(content, StatusContent)
+    assert (content.error_code, content.error_code_text) == (None, "12345678901234567890123")
+
+
+def test_a_message_nested_230_levels_goes_to_unknown_with_the_reason(
+    live: LiveWorker,
+) -> None:
+    nested: object = "deep"
+    for _ in range(230):
+        nested = [nested]
+    body = orjson.dumps({"event": "whatsapp:message:in", "payload": {"message": {
+        "id": f"wamid.{uuid.uuid4().hex}", "type": "text", "text": {"body": "hi"},
+        "extra": nested}}})
+    (outcome,) = live.followed_by_a_normal_text([body])
+    unknown = outcome.only(live.topics.unknown)
+    assert unknown.value == body
+    assert header(unknown, names.REASON) == "JSON nested deeper than 64 levels"
+
+
+def test_statuses_with_900_kb_message_ids_go_to_unknown(live: LiveWorker) -> None:
+    bodies = [status_body(f"{n}{uuid.uuid4().hex}" + "i" * 900_000, "delivered")
+              for n in range(3)]
+    outcomes = live.followed_by_a_normal_text(bodies)
+    for outcome in outcomes:
+        assert outcome.topics() == {live.topics.unknown}
+        assert "event id longer than 1024 bytes" in (
+            header(outcome.only(live.topics.unknown), names.REASON) or "")
+
+
+def test_texts_with_nul_and_astral_characters_arrive_as_sent(live: LiveWorker) -> None:
+    text = "nul \x00 here, emoji \U0001f600, escaped \\u0000 and \u2028"
+    (outcome,) = live.followed_by_a_normal_text([text_body(f"wamid.{uuid.uuid4().hex}", text)])
+    routed = Event.from_json(outcome.only(live.topics.event("message.text")).value)
+    assert routed.content == TextContent(body=text)

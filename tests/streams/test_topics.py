@@ -1,16 +1,31 @@
-"""The topics the worker creates: every one it reads or writes, sized by the shared settings."""
+"""The topics the worker creates, each sized for its largest record, and the start-up check
+that refuses topics too small for what the worker writes (real broker)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
 from qikflow.config import KafkaSettings
+from qikflow.kafka_admin import topic_configs
+from qikflow.size_budget import TOPIC_LIMIT
 from qikflow.topics import Topics
+from streams.budget import WorkerBudget
+from streams.errors import TopicTooSmallError
 from streams.events import event_types
-from streams.topics import output_topics, worker_topics
+from streams.settings import StreamsSettings
+from streams.topics import output_topics, prepare_topics, worker_topics
+
+DEFAULT_BUDGET = WorkerBudget.from_settings(StreamsSettings())
+# The broker's default limit (message.max.bytes): what a topic created without one takes.
+BROKER_DEFAULT_LIMIT = 1_048_588
 
 
 def test_the_worker_creates_raw_keyed_and_every_published_topic_at_the_default_size() -> None:
     kafka = KafkaSettings(topic_prefix="acme")
-    specs = worker_topics(kafka)
+    specs = worker_topics(kafka, DEFAULT_BUDGET)
     topics = Topics("acme")
     assert [spec.name for spec in specs] == [topics.raw, topics.keyed, *output_topics(topics)]
     assert set(output_topics(topics)) == {
@@ -21,11 +36,75 @@ def test_the_worker_creates_raw_keyed_and_every_published_topic_at_the_default_s
     for spec in specs:
         assert spec.partitions == defaults["topic_partitions"].default
         assert spec.replication_factor == defaults["topic_replication_factor"].default
-        assert spec.configs == {}
+
+
+def test_every_topic_takes_its_largest_record_at_the_default_body_limit() -> None:
+    limits = {spec.name: int(spec.configs[TOPIC_LIMIT])
+              for spec in worker_topics(KafkaSettings(topic_prefix="acme"), DEFAULT_BUDGET)}
+    body = StreamsSettings().max_body_bytes
+    assert body == 1_048_576
+    # An event carries a text twice (content and raw): a body at the limit makes ~2 MiB.
+    assert limits["acme.message.text"] >= 2 * body > BROKER_DEFAULT_LIMIT
+    assert limits["acme.message.text"] == limits["acme.status.failed"]
+    assert limits["acme.contact.optout"] == limits["acme.message.text"]
+    assert limits["acme.streams.keyed"] >= DEFAULT_BUDGET.keyed.batch_bytes
+    assert limits["acme.unknown"] > body
+    # A dead letter holds the largest record with the dead-letter headers.
+    assert limits["acme.dlq"] > max(v for k, v in limits.items() if k != "acme.dlq")
+    assert limits["acme.raw"] == DEFAULT_BUDGET.raw.batch_bytes > body
 
 
 def test_another_prefix_names_other_topics() -> None:
     kafka = KafkaSettings(topic_prefix="acme")
-    names = [spec.name for spec in worker_topics(kafka, Topics("beta"))]
+    names = [spec.name for spec in worker_topics(kafka, DEFAULT_BUDGET, Topics("beta"))]
     assert names[:2] == ["beta.raw", "beta.streams.keyed"]
     assert all(name.startswith("beta.") for name in names)
+
+
+def test_the_worker_creates_its_topics_with_their_limits_on_the_broker(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    kafka = KafkaSettings()
+    asyncio.run(prepare_topics(kafka, DEFAULT_BUDGET))
+    topics = Topics(topic_prefix)
+    for need in DEFAULT_BUDGET.needs(topics):
+        found = asyncio.run(topic_configs(kafka, need.topic))
+        assert int(found[TOPIC_LIMIT]) == need.limit_bytes
+
+
+def test_a_topic_too_small_stops_the_worker_naming_topic_sizes_and_setting(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    topics = Topics(topic_prefix)
+    # Created before the worker, with the broker's default limit, as an older qikflow did.
+    asyncio.run(create_plain(kafka_bootstrap, [topics.event("message.text"), topics.dlq]))
+    with pytest.raises(TopicTooSmallError) as raised:
+        asyncio.run(prepare_topics(KafkaSettings(), DEFAULT_BUDGET))
+    message = str(raised.value)
+    needed = DEFAULT_BUDGET.limit(DEFAULT_BUDGET.event.batch_bytes)
+    assert message.startswith(f"{topics.event('message.text')} takes record batches up to "
+                              f"{BROKER_DEFAULT_LIMIT} bytes")
+    assert f"needs {needed}" in message
+    assert "QIKFLOW_MAX_BODY_BYTES" in message
+    assert f"--add-config {TOPIC_LIMIT}={needed}" in message
+    assert message.endswith(f"1 more topic(s) are too small: {topics.dlq}")
+    assert "\n" not in message
+
+
+def test_a_smaller_body_limit_lets_the_worker_use_those_topics(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    topics = Topics(topic_prefix)
+    asyncio.run(create_plain(kafka_bootstrap, [topics.event("message.text")]))
+    small = WorkerBudget.from_settings(StreamsSettings(max_body_bytes=400_000))
+    asyncio.run(prepare_topics(KafkaSettings(), small))
+
+
+async def create_plain(bootstrap: str, names: list[str]) -> None:
+    """Create topics without a size of their own: they take the broker's default."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, 3, 1) for name in names])
+    finally:
+        await admin.close()

@@ -1,0 +1,19 @@
+"""Errors of the streams package that stop a worker at start. Each says what to change."""
+
+from __future__ import annotations
+
+
+class StreamsError(Exception):
+    """Root of the streams worker's errors. `retriable` tells whether trying again may help."""
+
+    retriable = False
+
+
+class TopicTooSmallError(StreamsError):
+    """A topic the worker writes takes smaller records than the worker can write; the
+    worker does not start, so nothing is read and nothing is lost."""
+
+
+class RecordTooLargeError(StreamsError):
+    """A record the worker would write is larger than the budget of its topic
+    (`budget.py`); the record it came from is dead-lettered instead."""

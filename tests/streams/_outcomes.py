@@ -1,0 +1,139 @@
+"""What a running worker made of each raw record: send bodies, get each one's outcome.
+
+Every record the worker writes for a raw record carries that record's ingest headers, so
+its receipt id: the events on the per-type topics, the body on `unknown`, the dead letter
+on `dlq` (whole or a preview). `OutcomeReader.send` writes bodies to `<prefix>.raw` as the
+ingest does and reads the worker's output topics until every body has an outcome, then
+to the end of every partition, so an extra outcome written with the first is seen too.
+One reader serves many calls (it keeps its consumer and its event loop), which keeps a
+property test over the worker fast. The sinks' tests can extend `Outcome` with rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from ingest.record import RECEIPT_ID, RawRecord
+from qikflow.topics import Topics
+from streams.topics import event_topics
+
+OUTCOME_TIMEOUT_S = 120.0
+
+
+@dataclass
+class Outcome:
+    """The records the worker wrote for one raw record, by topic."""
+
+    record: RawRecord
+    raw_partition: int
+    raw_offset: int
+    records: list[ConsumerRecord] = field(default_factory=list)
+
+    def topics(self) -> set[str]:
+        return {record.topic for record in self.records}
+
+    def kind(self, topics: Topics) -> str:
+        """`events`, `unknown`, `dlq`, `none`, or `mixed` (more than one of them: a bug)."""
+        kinds = {"unknown" if topic == topics.unknown else "dlq" if topic == topics.dlq
+                 else "events" for topic in self.topics()}
+        if not kinds:
+            return "none"
+        return kinds.pop() if len(kinds) == 1 else "mixed"
+
+    def only(self, topic: str) -> ConsumerRecord:
+        """The one record written to `topic`."""
+        found = [record for record in self.records if record.topic == topic]
+        assert len(found) == 1, [(r.topic, r.offset) for r in self.records]
+        return found[0]
+
+
+class OutcomeReader:
+    """Sends bodies through the worker of `topics` at `bootstrap` and collects outcomes."""
+
+    def __init__(self, bootstrap: str, topics: Topics) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self._loop = asyncio.new_event_loop()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    def send(self, bodies: Iterable[bytes], timeout_s: float = OUTCOME_TIMEOUT_S
+             ) -> list[Outcome]:
+        """Each body's outcome, in the order given (a body without one after `timeout_s`
+        has kind `none`)."""
+        return self._loop.run_until_complete(self._send(list(bodies), timeout_s))
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._loop.run_until_complete(self._consumer.stop())
+        if self._producer is not None:
+            self._loop.run_until_complete(self._producer.stop())
+        self._loop.close()
+
+    async def _start(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:
+        if self._consumer is None or self._producer is None:
+            self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=5,
+                                              max_request_size=8 * 1024 * 1024)
+            await self._producer.start()
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+                                              enable_auto_commit=False)
+            await self._consumer.start()
+            names = [*event_topics(self.topics), self.topics.unknown, self.topics.dlq]
+            partitions = [TopicPartition(name, partition) for name in names
+                          for partition in await self._partitions(name)]
+            self._consumer.assign(partitions)
+            await self._consumer.seek_to_end(*partitions)
+            for tp in partitions:  # resolve the positions now: what comes later is read
+                await self._consumer.position(tp)
+        return self._consumer, self._producer
+
+    async def _partitions(self, topic: str) -> set[int]:
+        assert self._consumer is not None
+        for _ in range(100):  # the worker created the topic: its metadata comes quickly
+            await self._consumer._client.force_metadata_update()
+            found = self._consumer.partitions_for_topic(topic)
+            if found:
+                return set(found)
+        raise AssertionError(f"{topic} has no partitions: did the worker create it?")
+
+    async def _send(self, bodies: list[bytes], timeout_s: float) -> list[Outcome]:
+        consumer, producer = await self._start()
+        outcomes: dict[str, Outcome] = {}
+        for body in bodies:
+            record = RawRecord(body=body, receipt_id=str(uuid.uuid4()),
+                               received_at_ms=int(time.time() * 1000), account="acme",
+                               content_type="application/json")
+            sent = await producer.send_and_wait(self.topics.raw, body, headers=record.headers())
+            outcomes[record.receipt_id] = Outcome(record, sent.partition, sent.offset)
+        deadline = time.monotonic() + timeout_s
+        while (time.monotonic() < deadline
+               and any(not outcome.records for outcome in outcomes.values())):
+            self._collect(await consumer.getmany(timeout_ms=300), outcomes)
+        # Then to the current end of every partition: what was written with them is in.
+        ends = await consumer.end_offsets(list(consumer.assignment()))
+        while await self._behind(ends) and time.monotonic() < deadline:
+            self._collect(await consumer.getmany(timeout_ms=300), outcomes)
+        return list(outcomes.values())
+
+    async def _behind(self, ends: dict[TopicPartition, int]) -> bool:
+        assert self._consumer is not None
+        for tp, end in ends.items():
+            if await self._consumer.position(tp) < end:
+                return True
+        return False
+
+    @staticmethod
+    def _collect(fetched: dict[TopicPartition, list[ConsumerRecord]],
+                 outcomes: dict[str, Outcome]) -> None:
+        for records in fetched.values():
+            for record in records:
+                receipt = next((bytes(v).decode() for k, v in record.headers
+                                if k == RECEIPT_ID), "")
+                if receipt in outcomes:
+                    outcomes[receipt].records.append(record)
