@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import for_code
-from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from ingest.errors import RawTopicTooSmallError
-from ingest.record import largest_headers
+from ingest.record import batch_bytes as batch_bytes  # the contract's; re-exported
 from ingest.settings import IngestSettings
 from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import TopicCreationError, ensure_topics, specs_for
@@ -31,12 +30,6 @@ logger = logging.getLogger(__name__)
 TOPIC_LIMIT = "max.message.bytes"
 BROKER_LIMIT = "message.max.bytes"
 TOPIC_OVERRIDE = 1  # DescribeConfigs config source DYNAMIC_TOPIC_CONFIG: set on the topic
-
-
-def batch_bytes(body_bytes: int) -> int:
-    """The largest record batch that holds one body of `body_bytes` with capped headers."""
-    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(
-        None, bytes(body_bytes), largest_headers()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
 # Record header names. Values are UTF-8 bytes.
 RECEIPT_ID = "qikflow-receipt-id"
 RECEIVED_AT_MS = "qikflow-received-at-ms"
@@ -99,6 +101,13 @@ def cap(value: str, limit_bytes: int) -> str:
 def largest_headers() -> list[tuple[str, bytes]]:
     """Headers of the largest size a record can carry, for sizing the raw topic."""
     return [(name, b"x" * size) for name, size in FIELD_CAPS_BYTES.items()]
+
+
+def batch_bytes(body_bytes: int) -> int:
+    """The largest record batch that holds one body of `body_bytes` with capped headers:
+    what `<prefix>.raw` must take, whichever process (ingest or worker) creates it."""
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(
+        None, bytes(body_bytes), largest_headers()))
 
 
 class _ReceiptIds:

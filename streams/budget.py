@@ -18,7 +18,10 @@ With B the largest body the ingest accepts:
 
 Each topic must take batches of its largest record or of a full producer batch, whichever
 is larger; the worker creates its topics so and refuses to start when an existing one is
-smaller (`topics.py`). docs/topics.md has the figures at the default limits.
+smaller (`topics.py`). The worker only reads `<prefix>.raw`, but creates it when missing,
+with the limit the ingest computes (`ingest.record.batch_bytes` and the ingest's producer
+batch), so that whichever of the two creates it, the other takes it as it is.
+docs/topics.md has the figures at the default limits.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ingest.record import FIELD_CAPS_BYTES
+from ingest.record import FIELD_CAPS_BYTES, batch_bytes
 from qikflow.size_budget import TopicNeed, record_batch_bytes, topic_limit_bytes
 from streams import headers as names
 from streams._keyed import MAGIC, entry_bytes
@@ -86,11 +89,12 @@ class WorkerBudget:
     max_body_bytes: int
     keyed_bundle_max_bytes: int
     producer_batch_bytes: int
+    ingest_producer_batch_bytes: int
 
     @classmethod
     def from_settings(cls, settings: StreamsSettings) -> WorkerBudget:
         return cls(settings.max_body_bytes, settings.keyed_bundle_max_bytes,
-                   settings.producer_max_batch_bytes)
+                   settings.producer_max_batch_bytes, settings.ingest_producer_batch_bytes)
 
     # -- records ------------------------------------------------------------
 
@@ -174,6 +178,14 @@ class WorkerBudget:
             limit, setting = self.producer_batch_bytes, PRODUCER_SETTING
             why = f"a producer batch of {setting}={limit}"
         return lambda topic: TopicNeed(topic, limit, why, setting)
+
+    @property
+    def raw_limit_bytes(self) -> int:
+        """The `max.message.bytes` of `<prefix>.raw`, computed as the ingest computes it
+        (`ingest/raw_topic.py`): a body at the limit with its headers, or a full batch of
+        the ingest's producer. The worker only reads raw, but creates it when missing."""
+        return topic_limit_bytes(batch_bytes(self.max_body_bytes),
+                                 self.ingest_producer_batch_bytes)
 
     @property
     def changelog_limit_bytes(self) -> int:

@@ -33,6 +33,16 @@ class StreamsSettings(BaseSettings):
         ),
     )
 
+    ingest_producer_batch_bytes: int = Field(
+        MIB,
+        gt=0,
+        validation_alias="QIKFLOW_PRODUCER_MAX_BATCH_BYTES",
+        description=(
+            "The ingest's producer batch, read from the same variable: with "
+            "QIKFLOW_MAX_BODY_BYTES it sizes `<prefix>.raw` when the worker creates it, "
+            "exactly as the ingest would."
+        ),
+    )
     dedup_window_s: int = Field(
         86_400,
         ge=1,

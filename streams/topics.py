@@ -42,8 +42,7 @@ def worker_topics(kafka: KafkaSettings, budget: WorkerBudget,
     """Every topic the worker reads or writes (for `kafka`'s prefix, or `topics`), to create
     when missing, each with the `max.message.bytes` its largest record needs."""
     topics = topics or Topics.from_settings(kafka)
-    raw = specs_for(kafka, [topics.raw],
-                    {TOPIC_LIMIT: str(budget.limit(budget.raw.batch_bytes))})
+    raw = specs_for(kafka, [topics.raw], {TOPIC_LIMIT: str(budget.raw_limit_bytes)})
     return [*raw, *(spec for need in budget.needs(topics) for spec in specs_for(
         kafka, [need.topic], {TOPIC_LIMIT: str(need.limit_bytes)}))]
 

@@ -4,10 +4,13 @@ that refuses topics too small for what the worker writes (real broker)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from ingest.raw_topic import RawTopicSize, ensure_raw_topic
+from ingest.settings import IngestSettings
 from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import topic_configs
 from qikflow.size_budget import TOPIC_LIMIT
@@ -51,7 +54,8 @@ def test_every_topic_takes_its_largest_record_at_the_default_body_limit() -> Non
     assert limits["acme.unknown"] > body
     # A dead letter holds the largest record with the dead-letter headers.
     assert limits["acme.dlq"] > max(v for k, v in limits.items() if k != "acme.dlq")
-    assert limits["acme.raw"] == DEFAULT_BUDGET.raw.batch_bytes > body
+    assert limits["acme.raw"] == DEFAULT_BUDGET.raw_limit_bytes == DEFAULT_BUDGET.raw.batch_bytes
+    assert limits["acme.raw"] > body
 
 
 def test_another_prefix_names_other_topics() -> None:
@@ -108,3 +112,31 @@ async def create_plain(bootstrap: str, names: list[str]) -> None:
         await admin.create_topics([NewTopic(name, 3, 1) for name in names])
     finally:
         await admin.close()
+
+
+def test_the_worker_sizes_raw_exactly_as_the_ingest_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for body, batch in [(None, None), ("400000", None), ("400000", str(2 * 1024 * 1024))]:
+        for name, value in (("QIKFLOW_MAX_BODY_BYTES", body),
+                            ("QIKFLOW_PRODUCER_MAX_BATCH_BYTES", batch)):
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        ingest = RawTopicSize.for_settings(IngestSettings()).max_message_bytes
+        assert WorkerBudget.from_settings(StreamsSettings()).raw_limit_bytes == ingest
+
+
+def test_a_raw_topic_the_worker_created_is_taken_by_the_ingest_as_it_is(
+    kafka_bootstrap: str, topic_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Under `qikflow up` the worker may create raw before the ingest starts.
+    kafka = KafkaSettings()
+    asyncio.run(prepare_topics(kafka, DEFAULT_BUDGET))
+    size = RawTopicSize.for_settings(IngestSettings())
+    with caplog.at_level(logging.WARNING, logger="ingest.raw_topic"):
+        asyncio.run(ensure_raw_topic(kafka, Topics(topic_prefix).raw, size))
+    assert [r.getMessage() for r in caplog.records if r.name == "ingest.raw_topic"] == []
+    found = asyncio.run(topic_configs(kafka, Topics(topic_prefix).raw))
+    assert int(found[TOPIC_LIMIT]) == size.max_message_bytes == DEFAULT_BUDGET.raw_limit_bytes
