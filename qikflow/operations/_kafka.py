@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from ingest._producer import drop
 from qikflow.config import KafkaSettings
 from qikflow.operations.errors import KafkaUnavailableError
 
@@ -36,9 +37,11 @@ def unavailable(kafka: KafkaSettings, error: BaseException, kept: str) -> KafkaU
 
 
 @asynccontextmanager
-async def _running(kafka: KafkaSettings, client: Any, kept: str) -> AsyncIterator[Any]:
-    """`client` started, and stopped when done; Kafka's failures as KafkaUnavailableError."""
-    stop = client.close if isinstance(client, AIOKafkaAdminClient) else client.stop
+async def _running(kafka: KafkaSettings, client: Any, kept: str,
+                   close: Callable[[], Awaitable[None]] | None = None) -> AsyncIterator[Any]:
+    """`client` started, and closed when done (by `close`, else its own stop); Kafka's
+    failures as KafkaUnavailableError."""
+    stop = close or (client.close if isinstance(client, AIOKafkaAdminClient) else client.stop)
     try:
         await client.start()
     except (KafkaError, OSError) as error:
@@ -74,11 +77,19 @@ def reader(kafka: KafkaSettings, *, kept: str = "nothing was changed",
 
 
 def writer(kafka: KafkaSettings, *, kept: str) -> AbstractAsyncContextManager[AIOKafkaProducer]:
-    """An idempotent producer (acks=all); stopping it flushes what it holds."""
-    return _running(kafka, AIOKafkaProducer(
-        **kafka.client_options(), client_id=CLIENT_ID, acks="all", enable_idempotence=True,
+    """A producer that waits for every replica (acks=all). Callers wait for what they send.
+
+    Not idempotent: an idempotent producer whose batch Kafka refused (a record too large)
+    keeps a gap in its sequence numbers, and Kafka answers its later batches with
+    OutOfOrderSequenceNumber; a re-drive sends such records again alone. The copy a retry
+    may write is harmless (dedup and the idempotent sinks drop it). At the end the producer
+    is dropped (the ingest's way), so a batch the broker, gone away, never acknowledges
+    does not hold up the stop."""
+    producer = AIOKafkaProducer(
+        **kafka.client_options(), client_id=CLIENT_ID, acks="all", enable_idempotence=False,
         request_timeout_ms=REQUEST_TIMEOUT_MS,
-    ), kept)
+    )
+    return _running(kafka, producer, kept, close=lambda: drop(producer))
 
 
 def admin(kafka: KafkaSettings, *, kept: str = "nothing was changed"

@@ -72,13 +72,15 @@ def read_page(pipeline: Pipeline, selection: DeadLetterFilter, *, cursor: Cursor
     return Page(shown, {-1: skip + size} if more else None, held, held)
 
 
-def each_match(pipeline: Pipeline, selection: DeadLetterFilter) -> Iterator[list[DeadLetter]]:
+def each_match(pipeline: Pipeline, selection: DeadLetterFilter
+               ) -> Iterator[tuple[list[DeadLetter], int]]:
+    """The matching letters a chunk at a time, with bodies; and how many match in all."""
     quarantine = opened(pipeline)
     if quarantine is None:
         return
     matches = list(_matching(quarantine, selection))
     for start in range(0, len(matches), CHUNK):
-        yield _with_bodies(quarantine, matches[start:start + CHUNK])
+        yield _with_bodies(quarantine, matches[start:start + CHUNK]), len(matches)
 
 
 def picked(pipeline: Pipeline, receipt_ids: list[str]) -> list[DeadLetter]:

@@ -243,7 +243,11 @@ async def each_match(pipeline: Pipeline, source: str, selection: DeadLetterFilte
     if source == QUARANTINE:
         from qikflow.operations import _quarantine
 
-        for letters in _quarantine.each_match(pipeline, selection):
+        done = 0
+        for letters, total in _quarantine.each_match(pipeline, selection):
+            done += len(letters)
+            if progress is not None:
+                progress(done, total)
             yield letters
         return
     topic = source_topic(pipeline, source)

@@ -16,22 +16,25 @@ letters stay where they were (a topic is a log), so re-driving twice sends twice
 and the idempotent sinks make that harmless, and a letter that is the re-driven copy of a
 letter still in the same topic is skipped, so repeated re-drives do not multiply. The
 quarantine gives a body up only once Kafka has acknowledged it. Records go out in batches
-that are awaited: when Kafka fails, the run stops, and each record is either in its
-destination or still where it was.
+that are awaited (REQUEST_TIMEOUT_MS at most): when Kafka fails, the run stops, and each
+record is either in its destination or still where it was. (A batch Kafka wrote but did
+not acknowledge in time is in both; re-driven again, dedup drops the second copy.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 
+from ingest._producer import refused_record
 from qikflow.operations import _kafka, _quarantine
 from qikflow.operations.dead_letters import (
     QUARANTINE,
@@ -40,6 +43,7 @@ from qikflow.operations.dead_letters import (
     each_match,
     picked,
 )
+from qikflow.operations.errors import KafkaUnavailableError
 from qikflow.operations.pipeline import Pipeline
 from qikflow.operations.raw_records import find_raw
 from qikflow.operations.records import INGEST_HEADERS, REDRIVEN_AT_MS, REDRIVEN_FROM
@@ -48,6 +52,8 @@ from streams import headers as names
 logger = logging.getLogger(__name__)
 
 BATCH = 500
+# How long a batch may wait for Kafka's acknowledgement before the run stops.
+ACK_TIMEOUT_S = _kafka.REQUEST_TIMEOUT_MS / 1000
 # Headers a dead-letter topic adds; a letter sent back to its source topic loses them.
 DEAD_LETTER_HEADERS = frozenset({
     names.REASON, names.ERROR, names.FAILED_AGENT, names.FAILED_SINK, names.SOURCE_TOPIC,
@@ -192,11 +198,10 @@ class _Run:
         failure ends the run once the batch is settled."""
         outcomes = await _settled(producer, plans)
         for index, plan in enumerate(plans):
-            outcome = outcomes[index]
-            if isinstance(outcome, KafkaError) and not outcome.retriable:
-                (outcomes[index],) = alone = await _settled(producer, [plan])
-                if isinstance(alone[0], KafkaError) and not alone[0].retriable:
-                    self.summary.refused.append(f"{plan.letter.where}: {alone[0]!r}")
+            if _refused(outcomes[index]):
+                (outcomes[index],) = await _settled(producer, [plan])
+                if _refused(outcomes[index]):
+                    self.summary.refused.append(f"{plan.letter.where}: {outcomes[index]!r}")
         delivered = [plan for plan, outcome in zip(plans, outcomes, strict=True)
                      if outcome is None]
         for plan in delivered:
@@ -205,32 +210,68 @@ class _Run:
         _quarantine.remove(self.pipeline, [plan.letter.receipt_id for plan in delivered
                                            if plan.letter.source == QUARANTINE])
         failure = next((outcome for outcome in outcomes
-                        if isinstance(outcome, KafkaError) and outcome.retriable), None)
+                        if outcome is not None and not _refused(outcome)), None)
         if failure is not None:
             raise failure
 
 
 async def _settled(producer: AIOKafkaProducer, plans: list[Resend]
                    ) -> list[KafkaError | None]:
-    """Send `plans` at once and wait for all: None for each acknowledged, else its error."""
-    pending: list[Awaitable[object] | KafkaError] = []
-    for plan in plans:
-        try:
-            pending.append(await producer.send(plan.topic, plan.value, key=plan.key,
-                                               headers=plan.headers))
-        except KafkaError as error:
-            pending.append(error)
+    """Send `plans` and wait for them, ACK_TIMEOUT_S at most in all: None for each one
+    acknowledged, else its error.
+
+    The wait is bounded here as a whole: each send() may wait a request timeout for room in
+    its buffer, and each batch another for its acknowledgement. Once a send fails for a
+    reason other than its own record, the rest are not sent and carry that error."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ACK_TIMEOUT_S
+    pending: list[asyncio.Future[object] | KafkaError] = []
+    stopped: KafkaError | None = None
+    try:
+        async with asyncio.timeout_at(deadline):
+            for plan in plans:
+                try:
+                    pending.append(await producer.send(plan.topic, plan.value, key=plan.key,
+                                                       headers=plan.headers))
+                except KafkaError as error:
+                    pending.append(error)
+                    if not refused_record(error):
+                        stopped = error
+                        break
+    except TimeoutError:
+        stopped = _no_ack()
+    futures = [one for one in pending if not isinstance(one, KafkaError)]
+    if futures:
+        await asyncio.wait(futures, timeout=max(0.0, deadline - loop.time()))
     outcomes: list[KafkaError | None] = []
-    for outcome in pending:
-        try:
-            if isinstance(outcome, KafkaError):
-                raise outcome
-            await outcome
-        except KafkaError as error:
-            outcomes.append(error)
+    for one in pending:
+        if isinstance(one, KafkaError):
+            outcomes.append(one)
+        elif not one.done():
+            # Failed when the producer is dropped; nobody waits for it any more.
+            one.add_done_callback(_consume)
+            outcomes.append(_no_ack())
+        elif one.cancelled():
+            outcomes.append(KafkaError("the send was cancelled"))
         else:
-            outcomes.append(None)
-    return outcomes
+            failed = one.exception()
+            outcomes.append(failed if isinstance(failed, KafkaError) or failed is None
+                            else KafkaError(repr(failed)))
+    return outcomes + [stopped or _no_ack()] * (len(plans) - len(outcomes))
+
+
+def _refused(outcome: KafkaError | None) -> bool:
+    """Kafka refused this record itself (too large, say); Kafka is fine."""
+    return outcome is not None and refused_record(outcome)
+
+
+def _no_ack() -> KafkaTimeoutError:
+    return KafkaTimeoutError(f"no acknowledgement within {ACK_TIMEOUT_S:.0f}s")
+
+
+def _consume(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def redrive(pipeline: Pipeline, source: str, selection: DeadLetterFilter, *,
@@ -256,10 +297,13 @@ async def redrive(pipeline: Pipeline, source: str, selection: DeadLetterFilter, 
             try:
                 async for batch in _batches(pipeline, source, selection, refs, seen):
                     await run.send(producer, await run.plan(batch))
-            except (KafkaError, OSError) as error:
+            except (KafkaError, OSError, KafkaUnavailableError) as error:
+                # A reading client's own message ("nothing was changed") is not the run's.
+                cause = (error.__cause__ or error) if isinstance(error, KafkaUnavailableError) \
+                    else error
                 summary.error = (
-                    f"Kafka at {pipeline.kafka.bootstrap} failed ({type(error).__name__}: "
-                    f"{error}); the {summary.sent} records counted as sent are in their "
+                    f"Kafka at {pipeline.kafka.bootstrap} failed ({type(cause).__name__}: "
+                    f"{cause}); the {summary.sent} records counted as sent are in their "
                     "destination, every other letter is still where it was"
                 )
     logger.info("re-drive from %s (%s): %d matched, %d sent%s", source, described,
