@@ -24,6 +24,7 @@ from ingest.record import batch_bytes as batch_bytes  # the contract's; re-expor
 from ingest.settings import IngestSettings
 from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import TopicCreationError, ensure_topics, specs_for
+from qikflow.raw_retention import raw_topic_configs
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,8 @@ async def ensure_raw_topic(kafka: KafkaSettings, topic: str, size: RawTopicSize)
     gets the ingest's limit as its own setting. RawTopicTooSmallError when the topic's own
     setting is too small, or Kafka refuses to change it. Connection errors are aiokafka's."""
     await ensure_topics(kafka, specs_for(kafka, [topic],
-                                         {TOPIC_LIMIT: str(size.max_message_bytes)}),
+                                         {TOPIC_LIMIT: str(size.max_message_bytes),
+                                          **raw_topic_configs(kafka)}),
                         client_id="qikflow-ingest")
     admin = AIOKafkaAdminClient(**kafka.client_options(), client_id="qikflow-ingest")
     await admin.start()

@@ -6,10 +6,12 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+RAW_RETENTION_DEFAULT_MS = 7 * 24 * 3600 * 1000
+RAW_RETENTION_MIN_MS = 3600 * 1000
 
 
 class KafkaSettings(BaseSettings):
@@ -73,6 +75,28 @@ class KafkaSettings(BaseSettings):
             "else 1."
         ),
     )
+
+    raw_retention_ms: int = Field(
+        RAW_RETENTION_DEFAULT_MS,
+        validation_alias="QIKFLOW_RAW_RETENTION_MS",
+        description=(
+            "`retention.ms` of `<prefix>.raw`, the source of truth of every re-drive and "
+            "trace: set when a qikflow process creates the topic; an existing topic that "
+            "keeps records for less gets a WARNING at the worker's start. -1 keeps them for "
+            "ever; otherwise at least an hour (the console's search window)."
+        ),
+    )
+
+    @field_validator("raw_retention_ms")
+    @classmethod
+    def _retention_is_forever_or_an_hour(cls, value: int) -> int:
+        if value != -1 and value < RAW_RETENTION_MIN_MS:
+            raise ValueError(
+                f"{value} ms would delete webhook bodies before a re-drive or trace can "
+                f"reach them: use -1 (keep for ever) or at least {RAW_RETENTION_MIN_MS} "
+                f"(an hour); the default is {RAW_RETENTION_DEFAULT_MS} (7 days)"
+            )
+        return value
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context for SSL and SASL_SSL, or None for plaintext."""

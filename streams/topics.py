@@ -14,6 +14,7 @@ from qikflow.kafka_admin import (
     specs_for,
     topic_configs,
 )
+from qikflow.raw_retention import raw_topic_configs, warn_if_short
 from qikflow.size_budget import TOPIC_LIMIT, TopicNeed
 from qikflow.topics import Topics
 from streams.budget import WorkerBudget
@@ -42,7 +43,8 @@ def worker_topics(kafka: KafkaSettings, budget: WorkerBudget,
     """Every topic the worker reads or writes (for `kafka`'s prefix, or `topics`), to create
     when missing, each with the `max.message.bytes` its largest record needs."""
     topics = topics or Topics.from_settings(kafka)
-    raw = specs_for(kafka, [topics.raw], {TOPIC_LIMIT: str(budget.raw_limit_bytes)})
+    raw = specs_for(kafka, [topics.raw], {TOPIC_LIMIT: str(budget.raw_limit_bytes),
+                                          **raw_topic_configs(kafka)})
     return [*raw, *(spec for need in budget.needs(topics) for spec in specs_for(
         kafka, [need.topic], {TOPIC_LIMIT: str(need.limit_bytes)}))]
 
@@ -50,9 +52,11 @@ def worker_topics(kafka: KafkaSettings, budget: WorkerBudget,
 async def prepare_topics(kafka: KafkaSettings, budget: WorkerBudget,
                          topics: Topics | None = None) -> None:
     """Create the worker's missing topics, then check that every topic it writes takes its
-    largest record; raise TopicTooSmallError, naming each one that does not, if any."""
+    largest record; raise TopicTooSmallError, naming each one that does not, if any. A
+    raw topic that keeps bodies for less than QIKFLOW_RAW_RETENTION_MS gets a WARNING."""
     topics = topics or Topics.from_settings(kafka)
     await ensure_topics(kafka, worker_topics(kafka, budget, topics), client_id=CLIENT_ID)
+    warn_if_short(topics.raw, await _configs(kafka, topics.raw), kafka)
     await check_topics(kafka, budget.needs(topics))
 
 
