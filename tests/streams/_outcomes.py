@@ -12,6 +12,7 @@ property test over the worker fast. The sinks' tests can extend `Outcome` with r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Iterable
@@ -70,10 +71,12 @@ class OutcomeReader:
         return self._loop.run_until_complete(self._send(list(bodies), timeout_s))
 
     def close(self) -> None:
-        if self._consumer is not None:
-            self._loop.run_until_complete(self._consumer.stop())
-        if self._producer is not None:
-            self._loop.run_until_complete(self._producer.stop())
+        for client in (self._consumer, self._producer):
+            if client is not None:
+                # A consumer idle between sends keeps fetching; stopping it while a fetch
+                # backs off after a broker timeout re-raises the fetch task's cancellation.
+                with contextlib.suppress(asyncio.CancelledError):
+                    self._loop.run_until_complete(client.stop())
         self._loop.close()
 
     async def _start(self) -> tuple[AIOKafkaConsumer, AIOKafkaProducer]:

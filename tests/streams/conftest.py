@@ -229,5 +229,7 @@ def live(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
     try:
         yield LiveWorker(topics, cluster.start(), reader)
     finally:
-        reader.close()
-        cluster.stop_all()
+        try:
+            reader.close()
+        finally:
+            cluster.stop_all()
