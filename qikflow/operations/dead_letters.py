@@ -76,10 +76,12 @@ class DeadLetter:
 
     @property
     def failed_by(self) -> str:
-        """The stage that dead-lettered it: `router`, `dedup`, an agent, `sink:<name>`, or
-        `ingest` for the quarantine and "" for `unknown`."""
+        """The stage that dead-lettered it: `router` (every `unknown` record), `dedup`, an
+        agent, `sink:<name>`, or `ingest` for the quarantine."""
         if self.source == QUARANTINE:
             return "ingest"
+        if self.source == "unknown":
+            return names.ROUTER
         sink = self._header(names.FAILED_SINK)
         return f"sink:{sink}" if sink else self._header(names.FAILED_AGENT)
 

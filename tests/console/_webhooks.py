@@ -3,6 +3,7 @@ message, and an event name today's parser does not know."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -18,10 +19,21 @@ def _envelope(event: str, message_id: str, number: str, message: dict[str, Any])
         "message": message}})
 
 
+def iso(moment: datetime) -> str:
+    """A time as Qikchat writes it: `2026-05-01T09:15:02.412Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def ago(seconds: float) -> str:
+    """The time `seconds` before now, as Qikchat writes it (the screenshots show real times)."""
+    return iso(datetime.now(UTC) - timedelta(seconds=seconds))
+
+
 def incoming(message_id: str, number: str, text: str, *, event: str = "whatsapp:message:in",
              wire: str = "text", content: dict[str, Any] | None = None) -> bytes:
+    """An incoming message the customer sent two seconds ago."""
     message = {"id": message_id, "from": BUSINESS, "type": wire,
-               "timestamp": "2026-05-01T09:15:02.412Z", wire: content or {"body": text}}
+               "timestamp": ago(2), wire: content or {"body": text}}
     return _envelope(event, message_id, number, message)
 
 

@@ -21,14 +21,16 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from ingest.record import RECEIPT_ID
+from qikflow.kafka_admin import topic_configs
 from qikflow.local.databases import create_database, drop_database
 from qikflow.operations.database import Database
 from qikflow.operations.dead_letters import DeadLetterFilter
 from qikflow.operations.redrive import redrive
 from qikflow.operations.trace import trace
+from qikflow.size_budget import TOPIC_LIMIT
 from streams import headers as names
 from tests.console._stack import CONSOLE_PASSWORD, CONSOLE_USER, ConsoleStack, until
-from tests.console._webhooks import NEW_EVENT, incoming, status
+from tests.console._webhooks import NEW_EVENT, ago, incoming, status
 from tests.operations._letters import read_all
 
 CHROMIUM = "/usr/bin/chromium"
@@ -104,10 +106,10 @@ async def test_search_by_phone_number_and_the_status_history(page: Page,
     sent_id, failed_id = f"wamid.OUT-{uuid.uuid4().hex[:8]}", f"wamid.FAIL-{uuid.uuid4().hex[:8]}"
     await stack.send(incoming(f"wamid.IN-{uuid.uuid4().hex[:8]}", number, "Is my order shipped?"))
     # Out of order, as webhooks can arrive: read first, sent last.
-    await stack.send(status(sent_id, number, "read", "2026-05-01T10:00:09.000Z"))
-    await stack.send(status(sent_id, number, "delivered", "2026-05-01T10:00:05.000Z"))
-    await stack.send(status(sent_id, number, "sent", "2026-05-01T10:00:01.000Z"))
-    await stack.send(status(failed_id, number, "failed", "2026-05-01T10:01:00.000Z",
+    await stack.send(status(sent_id, number, "read", ago(30)))
+    await stack.send(status(sent_id, number, "delivered", ago(85)))
+    await stack.send(status(sent_id, number, "sent", ago(88)))
+    await stack.send(status(failed_id, number, "failed", ago(20),
                             error=(131026, "Message undeliverable")))
     await stack.rows("SELECT 1 FROM message_status_events WHERE contact = $1", number,
                      expected=4)
@@ -128,6 +130,7 @@ async def test_search_by_phone_number_and_the_status_history(page: Page,
     await page.goto(f"/messages/{failed_id}")
     await expect(page.locator("#state")).to_have_text("failed")
     await expect(page.locator("#history")).to_contain_text("the number is not on WhatsApp")
+    await _screenshot(page, "message-failed")
 
 
 async def test_the_trace_of_a_webhook_shows_its_raw_offset_and_rows(page: Page,
@@ -255,12 +258,18 @@ async def test_the_overview_shows_what_the_run_left_behind(page: Page,
 
 
 async def _topic_bytes(stack: ConsoleStack, topic: str, size: str) -> None:
-    """Set the largest record batch `topic` takes."""
+    """Set the largest record batch `topic` takes, and wait until the broker applies it
+    (the change reaches the broker through its metadata log, a moment after the answer)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap)
     await admin.start()
     try:
         await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic,
-                                                  {"max.message.bytes": size})])
+                                                  {TOPIC_LIMIT: size})])
+
+        async def applied() -> bool:
+            return (await topic_configs(stack.kafka, topic)).get(TOPIC_LIMIT) == size
+
+        await until(applied, f"{TOPIC_LIMIT}={size} on {topic}")
     finally:
         await admin.close()
 

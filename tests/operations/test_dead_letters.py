@@ -144,3 +144,14 @@ async def test_an_unknown_source_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInputError, match="unknown dead-letter source 'spam'"):
         await read_page(pipeline(tmp_path), "spam", DeadLetterFilter(), cursor=None, size=1,
                         scan_limit=1)
+
+
+def test_the_stage_that_dead_lettered_each_kind() -> None:
+    def letter(source: str, headers: list[tuple[str, bytes]]) -> DeadLetter:
+        return DeadLetter(source, f"t.{source}", 0, 0, 0, None, b"{}", headers)
+
+    assert letter("unknown", []).failed_by == "router"  # the router sends to unknown
+    assert letter("dlq", [("qikflow-failed-agent", b"dedup")]).failed_by == "dedup"
+    assert letter("sink.dlq", [("qikflow-failed-sink", b"postgres")]).failed_by == \
+        "sink:postgres"
+    assert letter("quarantine", []).failed_by == "ingest"
