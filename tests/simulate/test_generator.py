@@ -12,8 +12,8 @@ from ingest.record import RawRecord
 from qikflow.simulate.generator import TrafficGenerator, generate
 from qikflow.simulate.plan import GroundTruth, OutboundState, PlannedWebhook
 from streams.events import MESSAGE_TYPES, TextContent
-from streams.stop_phrases import detect_optout
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
+from streams.stop_phrases import detect_optout
 
 Plan = tuple[list[PlannedWebhook], GroundTruth]
 

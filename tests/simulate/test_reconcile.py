@@ -19,8 +19,8 @@ from qikflow.simulate.sender import SendReport, SendResult
 from sinks.base import SinkRecord
 from sinks.postgres import PostgresSink
 from streams.events import Event, OptOutEvent, TextContent
-from streams.stop_phrases import detect_optout
 from streams.parsers import Parsed, Unrecognised, parse_raw
+from streams.stop_phrases import detect_optout
 
 REFUSED = {3, 40}  # webhooks that got 503: nothing of theirs is expected downstream
 # Small, but with enough resends and malformed bodies to exercise every row.
