@@ -21,6 +21,8 @@ So this subclass of `HttpToolsProtocol`, with the limits of `ingest.limits.Conne
 - closes the connection when a body the app answered without reading (401, 404, 413, 503)
   has not ended `body_timeout_ms` after the answer (the app times the bodies it reads), and
   arms the keep-alive timeout again when it does end (uvicorn leaves it cancelled);
+- closes it when a chunked body's framing and trailers pass `max_header_bytes` plus the
+  body's own size (httptools buffers a trailer like a header);
 - answers invalid HTTP and upgrade requests with a JSON 400, counted instead of logged each;
 - closes connections accepted beyond `max_connections` at once, so that a flood of
   connections cannot take the file descriptors Kafka and the spool need.
@@ -70,10 +72,12 @@ class IngestHttpProtocol(HttpToolsProtocol):
         self._in_head = False  # a head began and is not complete
         self._in_body = False  # the head is complete and the body has not ended
         self._head_bytes = 0  # URL + header names and values (+ overhead) of this head
-        self._wire_bytes = 0  # bytes read while in the head, or body reads without body bytes
+        self._wire_bytes = 0  # bytes read while in the head
         self._header_count = 0
+        self._body_bytes = 0  # body bytes of this message so far
+        self._framing_bytes = 0  # the rest of its body's reads: chunk framing, trailers
         self._message_ended = False  # a message ended inside the read being parsed
-        self._body_read = False  # the read being parsed carried body bytes
+        self._body_in_read = 0  # body bytes in the read being parsed
         self._deadline: asyncio.TimerHandle | None = None
 
     # -- connection --------------------------------------------------------
@@ -97,7 +101,8 @@ class IngestHttpProtocol(HttpToolsProtocol):
         if not self._in_body:
             self._start_head()
         was_in_body = self._in_body
-        self._message_ended = self._body_read = False
+        self._message_ended = False
+        self._body_in_read = 0
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as error:
@@ -111,18 +116,20 @@ class IngestHttpProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             self._refuse_invalid()
             return
-        if self._message_ended or not (self._in_head or self._in_body):
+        if self._message_ended:
             return
-        if (self._in_head and not was_in_body) or (was_in_body and not self._body_read):
-            # The whole read went into the head, or (in a chunked body) into chunk
-            # framing and trailers, which httptools buffers like headers.
+        if self._in_head and not was_in_body:
+            # The whole read went into the head.
             self._wire_bytes += len(data)
             if self._wire_bytes > self.limits.max_header_bytes:
-                if self._in_head:
-                    self._refuse(self._head_too_large())
-                else:
-                    self.limits.refuse("trailer_too_large", self._peer())
-                    self.transport.close()
+                self._refuse(self._head_too_large())
+        elif was_in_body:
+            # A chunked body's framing and trailers: httptools buffers trailers like
+            # headers. They may pass the head limit only by as much as the body itself.
+            self._framing_bytes += len(data) - self._body_in_read
+            if self._framing_bytes > self.limits.max_header_bytes + self._body_bytes:
+                self.limits.refuse("trailer_too_large", self._peer())
+                self.transport.close()
 
     # -- parser callbacks --------------------------------------------------
 
@@ -152,14 +159,15 @@ class IngestHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._cancel_deadline()
         self._in_head, self._in_body = False, True
-        self._wire_bytes = 0
+        self._wire_bytes = self._body_bytes = self._framing_bytes = 0
         if self.parser.should_upgrade():
             # The ingest speaks plain HTTP/1.1: no WebSocket, no h2c.
             raise _HeadRefused(400, "upgrade", {"error": "upgrade_not_supported"})
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        self._body_read = True
+        self._body_in_read += len(body)
+        self._body_bytes += len(body)
         super().on_body(body)
 
     def on_message_complete(self) -> None:

@@ -163,6 +163,28 @@ async def test_connection_is_closed_when_idle_after_a_late_body(ingest: IngestPr
     assert refused(ingest, "unread_body_timeout") == 0
 
 
+async def test_trailers_past_the_head_limit_close_the_connection(ingest: IngestProcess) -> None:
+    # A chunked body in small chunks, with a trailer, is a webhook like any other.
+    reader, writer = await connect(ingest.url)
+    writer.write(head("POST", "/webhooks/qikchat", {"Authorization": basic(*AUTH),
+                                                     "Transfer-Encoding": "chunked"}))
+    writer.write(b"".join(b"1\r\n%c\r\n" % byte for byte in b'{"small":"chunks"}'))
+    writer.write(b"0\r\nX-Trailer: " + b"t" * 1000 + b"\r\n\r\n")
+    stored = await read_answer(reader)
+    assert stored.status == 200, stored.body
+    writer.close()
+
+    # httptools buffers a chunked body's trailers like headers: they count like a head.
+    reader, writer = await connect(ingest.url)
+    writer.write(head("POST", "/webhooks/qikchat", {"Transfer-Encoding": "chunked"}))
+    assert (await read_answer(reader)).status == 401
+    writer.write(b"2\r\n{}\r\n0\r\nX-Trailer: " + b"t" * DEFAULTS.max_header_bytes)
+    await writer.drain()
+    assert await closed(reader) == b""
+    writer.close()
+    assert refused(ingest, "trailer_too_large") == 1
+
+
 @pytest.mark.parametrize(
     ("request_bytes", "reason", "error"),
     [
