@@ -101,6 +101,9 @@ async def drop(producer: AIOKafkaProducer) -> None:
     for batches in list(accumulator._batches.values()):
         for batch in batches:
             if not batch.future.done():
+                # A batch sent once and queued again after a retriable error has a done
+                # callback that removes it from the in-flight set: put it there first.
+                accumulator._pending_batches.add(batch)
                 batch.drain_ready()  # resolves the drain waiter, which nobody awaits
                 batch.failure(exception=reason)
     accumulator.fail_all(reason)

@@ -56,6 +56,7 @@ class CuttingProxy:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="kafka-proxy", daemon=True)
         self._server: asyncio.Server | None = None
+        self._refusing = False
 
     def start(self) -> None:
         self._thread.start()
@@ -70,6 +71,17 @@ class CuttingProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+    def reset(self, *, refuse_new: bool) -> None:
+        """Close the connections open now; with `refuse_new`, close new ones at once too
+        (Kafka gone), until reset again with False."""
+        asyncio.run_coroutine_threadsafe(self._reset(refuse_new), self._loop).result(10)
+
+    async def _reset(self, refuse_new: bool) -> None:
+        self._refusing = refuse_new
+        for flow in self._flows:
+            for writer in flow.writers:
+                writer.close()
 
     async def _cut(self) -> int:
         for flow in self._flows:
@@ -96,6 +108,9 @@ class CuttingProxy:
 
     async def _carry(self, client_reader: asyncio.StreamReader,
                      client_writer: asyncio.StreamWriter) -> None:
+        if self._refusing:
+            client_writer.close()
+            return
         try:
             broker_reader, broker_writer = await asyncio.open_connection("127.0.0.1",
                                                                          self.target)

@@ -3,6 +3,7 @@ connection hangs without waiting for what it can no longer deliver."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 
@@ -59,3 +60,38 @@ async def test_drop_fails_what_a_hung_producer_holds_and_returns(
         del deliveries, producer
         gc.collect()
     assert "never retrieved" not in caplog.text
+
+
+async def test_drop_fails_batches_queued_again_after_kafka_went_away(
+    proxied: tuple[ProxiedKafka, CuttingProxy], topic_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker, proxy = proxied
+    kafka = KafkaSettings(bootstrap=broker.proxy_bootstrap)
+    settings = IngestSettings()
+    size = RawTopicSize.for_settings(settings)
+    topic = Topics.from_settings(kafka).raw
+    await ensure_raw_topic(kafka, topic, size)
+    producer = new_producer(kafka.client_options(), linger_ms=0,
+                            max_batch_bytes=settings.producer_max_batch_bytes,
+                            max_request_bytes=size.max_request_bytes)
+    await producer.start()
+    await (await producer.send(topic, b"delivered"))
+    accumulator = producer._message_accumulator
+    proxy.reset(refuse_new=True)
+    try:
+        deliveries = [await producer.send(topic, f"held {i}".encode()) for i in range(20)]
+        # The batch failed on the closed connection and waits, queued again, for a retry.
+        for _ in range(200):
+            if any(batch.retry_count for batches in accumulator._batches.values()
+                   for batch in batches):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("no batch was queued again")
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            await drop(producer)
+        assert {type(d.exception()) for d in deliveries} == {ProducerClosed}
+        assert "Exception in callback" not in caplog.text
+    finally:
+        proxy.reset(refuse_new=False)
