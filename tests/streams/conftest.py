@@ -22,6 +22,8 @@ from aiokafka import ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from qikflow.config import KafkaSettings
+from qikflow.kafka_admin import topic_configs
 from qikflow.size_budget import TOPIC_LIMIT
 from qikflow.topics import Topics
 from streams import headers as names
@@ -159,7 +161,8 @@ class RefusedRun:
 
 
 async def set_topic_limit(bootstrap: str, topics: list[str], limit_bytes: int) -> None:
-    """Change the `max.message.bytes` of running topics (a dynamic topic setting)."""
+    """Change the `max.message.bytes` of running topics (a dynamic topic setting), and wait
+    until the broker reports it: it applies the change asynchronously."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -169,6 +172,14 @@ async def set_topic_limit(bootstrap: str, topics: list[str], limit_bytes: int) -
         ])
     finally:
         await admin.close()
+    kafka = KafkaSettings(bootstrap=bootstrap)
+    for name in topics:
+        for _ in range(300):
+            if (await topic_configs(kafka, name)).get(TOPIC_LIMIT) == str(limit_bytes):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"{name} does not report {TOPIC_LIMIT}={limit_bytes}")
 
 
 @pytest.fixture(scope="session")
