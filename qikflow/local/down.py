@@ -26,8 +26,8 @@ def run_down(home: Path) -> int:
         print(f"qikflow down: nothing is running (no qikflow up stack recorded in {home})")
         return 0
     if record.up.alive():
-        print(f"qikflow down: stopping the {record.describe()} stack: ingest, worker, sinks, "
-              "then the local services it started ...", flush=True)
+        print(f"qikflow down: stopping the {record.describe()} stack: console, ingest, "
+              "worker, sinks, then the local services it started ...", flush=True)
         budget_s = record.stop_budget_s()
         if not stop_pid(record.up.pid, budget_s):
             logger.error("qikflow up (pid %d) did not finish its stop within %.0fs; killed it; "

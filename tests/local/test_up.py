@@ -180,7 +180,7 @@ async def test_whatever_ends_up_its_processes_go_and_the_next_up_starts_cleanly(
         assert first.record() is None
         reason = {"SIGTERM": "SIGTERM", "SIGHUP": "SIGHUP: the terminal went away",
                   "closed stdout": "stdout closed: its reader went away"}[ending]
-        assert f"stopping ({reason}): ingest, worker, sinks" in first.output()
+        assert f"stopping ({reason}): console, ingest, worker, sinks" in first.output()
 
     second = start_up(stack_env, tmp_path, "second", port)
     try:
@@ -215,13 +215,13 @@ async def test_a_stack_left_running_is_named_then_stopped_by_down(
         assert down.returncode == 0, down.stderr
         assert down.stdout.splitlines() == [
             f"qikflow down: stopping the qikflow up (pid {first.process.pid}, started at "
-            f"{record['started_at']}) stack: ingest, worker, sinks, then the local services "
-            "it started ...",
+            f"{record['started_at']}) stack: console, ingest, worker, sinks, then the local "
+            "services it started ...",
             "qikflow down: stopped"]
         # `down` returns once `up` finished its ordered stop.
         assert first.process.wait(timeout=10) == 0
         assert not any(pid_alive(pid) for pid in processes)
-        assert "stopping (SIGTERM): ingest, worker, sinks" in first.output()
+        assert "stopping (SIGTERM): console, ingest, worker, sinks" in first.output()
     finally:
         if first.process.poll() is None:
             stop(first)
