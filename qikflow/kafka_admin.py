@@ -169,3 +169,61 @@ async def topic_configs(kafka: KafkaSettings, name: str,
             for entry in entries:
                 configs[entry[0]] = entry[1]
     return configs
+
+
+TOPIC_LIMIT = "max.message.bytes"
+TOPIC_OVERRIDE = 1  # DescribeConfigs config source DYNAMIC_TOPIC_CONFIG: set on the topic
+
+
+async def raise_default_limits(kafka: KafkaSettings, limits: Mapping[str, int],
+                               *, client_id: str = "qikflow-admin") -> list[str]:
+    """Give each topic of `limits` that sets no `max.message.bytes` of its own, and whose
+    broker default takes less, the limit it needs; return the names changed.
+
+    Such a topic was auto-created by a client or made by an older qikflow: it is qikflow's
+    to size. A topic with a setting of its own is an operator's choice and is left alone
+    (the caller's check then names it). Kafka refusing the change raises TopicCreationError.
+    """
+    admin = AIOKafkaAdminClient(**kafka.client_options(), client_id=client_id)
+    await admin.start()
+    raised: list[str] = []
+    try:
+        for topic, limit in limits.items():
+            try:
+                values, own = await _describe(admin, topic)
+            except TopicCreationError:
+                # Created a moment ago and not described yet: it was created at its size.
+                continue
+            current = values.get(TOPIC_LIMIT, "")
+            if TOPIC_LIMIT in own or not current.isdigit() or int(current) >= limit:
+                continue
+            # AlterConfigs replaces every setting of the topic: send its own ones along.
+            configs = {**{name: values[name] for name in own}, TOPIC_LIMIT: str(limit)}
+            for response in await admin.alter_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, topic, configs=configs)]):
+                for code, message, *_ in response.resources:
+                    if code != 0:
+                        raise TopicCreationError(
+                            f"Kafka at {kafka.bootstrap} refused to set {TOPIC_LIMIT}={limit} "
+                            f"on {topic}: {for_code(code).__name__} {message or ''}".rstrip())
+            raised.append(topic)
+    finally:
+        await admin.close()
+    return raised
+
+
+async def _describe(admin: AIOKafkaAdminClient, topic: str) -> tuple[dict[str, str], set[str]]:
+    """The topic's effective configuration, and the names it sets itself."""
+    values: dict[str, str] = {}
+    own: set[str] = set()
+    for response in await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic)]):
+        for code, message, _type, _name, entries, *_ in response.resources:
+            if code != 0:
+                raise TopicCreationError(f"Kafka will not describe {topic}: "
+                                         f"{for_code(code).__name__} {message or ''}")
+            for name, value, _read_only, source, *_ in entries:
+                values[name] = value
+                if source == TOPIC_OVERRIDE:
+                    own.add(name)
+    return values, own

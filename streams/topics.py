@@ -11,6 +11,7 @@ from qikflow.kafka_admin import (
     TopicCreationError,
     TopicSpec,
     ensure_topics,
+    raise_default_limits,
     specs_for,
     topic_configs,
 )
@@ -57,7 +58,16 @@ async def prepare_topics(kafka: KafkaSettings, budget: WorkerBudget,
     topics = topics or Topics.from_settings(kafka)
     await ensure_topics(kafka, worker_topics(kafka, budget, topics), client_id=CLIENT_ID)
     warn_if_short(topics.raw, await _configs(kafka, topics.raw), kafka)
-    await check_topics(kafka, budget.needs(topics))
+    needs = budget.needs(topics)
+    # Topics an older qikflow (or a client's auto-creation) made with the broker's default
+    # size are qikflow's to size: give them what they need, once, with one line.
+    raised = await raise_default_limits(
+        kafka, {need.topic: need.limit_bytes for need in needs}, client_id=CLIENT_ID)
+    if raised:
+        logger.warning("%d topic(s) set no max.message.bytes of their own and took less than "
+                       "the worker writes; each now has its limit: %s", len(raised),
+                       ", ".join(raised))
+    await check_topics(kafka, needs)
 
 
 async def check_topics(kafka: KafkaSettings, needs: list[TopicNeed]) -> None:

@@ -10,6 +10,7 @@ from qikflow.kafka_admin import (
     TopicCreationError,
     TopicSpec,
     ensure_topics,
+    raise_default_limits,
     specs_for,
     topic_configs,
 )
@@ -56,3 +57,20 @@ async def test_a_topic_the_broker_refuses_is_a_clear_error_naming_it(topic_prefi
     assert "InvalidReplicationFactor" in message
     assert kafka.bootstrap in message
     assert "QIKFLOW_TOPIC_REPLICATION_FACTOR" in message
+
+
+async def test_topics_without_a_limit_of_their_own_are_raised_and_others_kept(
+    topic_prefix: str,
+) -> None:
+    kafka = KafkaSettings()
+    topics = Topics.from_settings(kafka)
+    # As an older qikflow created them: the broker's default limit, and one set by hand.
+    await ensure_topics(kafka, specs_for(kafka, [topics.dlq]))
+    await ensure_topics(kafka, specs_for(kafka, [topics.unknown],
+                                         {"max.message.bytes": "500000"}))
+    assert await raise_default_limits(
+        kafka, {topics.dlq: 3_000_000, topics.unknown: 3_000_000}) == [topics.dlq]
+    assert (await topic_configs(kafka, topics.dlq))["max.message.bytes"] == "3000000"
+    assert (await topic_configs(kafka, topics.unknown))["max.message.bytes"] == "500000"
+    # A second run changes nothing.
+    assert await raise_default_limits(kafka, {topics.dlq: 3_000_000}) == []
