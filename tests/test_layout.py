@@ -16,7 +16,7 @@ ALLOWED_STAGE_IMPORTS = {
 # Development tooling and the command line: never needed by a stage in production.
 TOOLING = ("qikflow.local", "qikflow.simulate", "qikflow.cli", "qikflow.tail")
 # The shared modules of qikflow/ every stage may use; they import no stage.
-SHARED = ("qikflow/config.py", "qikflow/_logging.py", "qikflow/topics.py",
+SHARED = ("qikflow/config.py", "qikflow/_logging.py", "qikflow/topics.py", "qikflow/basic_auth.py",
           "qikflow/kafka_admin.py")
 
 

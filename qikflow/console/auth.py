@@ -10,14 +10,13 @@ it, so it cannot make an operator's browser re-drive anything.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import ipaddress
 import secrets
 from dataclasses import dataclass
 
+from qikflow.basic_auth import CredentialsError, Pair, authenticate, read_pairs
 from qikflow.console.settings import ConsoleSettings
 
 ANONYMOUS = "anonymous"
@@ -40,7 +39,7 @@ def is_loopback(host: str) -> bool:
 class ConsoleUsers:
     """The accepted `user:password` pairs; none means anonymous (loopback only)."""
 
-    pairs: tuple[tuple[bytes, bytes], ...]
+    pairs: tuple[Pair, ...]
 
     @property
     def anonymous(self) -> bool:
@@ -48,18 +47,11 @@ class ConsoleUsers:
 
     @classmethod
     def from_settings(cls, settings: ConsoleSettings, host: str) -> ConsoleUsers:
-        lines: list[str] = []
-        if settings.users is not None:
-            lines += settings.users.get_secret_value().split(",")
-        if settings.users_file is not None:
-            try:
-                text = settings.users_file.read_text(encoding="utf-8")
-            except OSError as error:
-                raise ConsoleConfigError(
-                    f"cannot read QIKFLOW_CONSOLE_USERS_FILE {settings.users_file}: "
-                    f"{error.strerror}") from error
-            lines += [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-        pairs = tuple(_pair(line) for line in lines if line.strip())
+        try:
+            pairs = read_pairs(settings.users, settings.users_file,
+                               variable="QIKFLOW_CONSOLE_USERS")
+        except CredentialsError as error:
+            raise ConsoleConfigError(str(error)) from error
         if pairs:
             return cls(pairs)
         if not settings.allow_anonymous:
@@ -78,35 +70,10 @@ class ConsoleUsers:
         """(the user name, "") when `authorization` matches a pair, else (None, why)."""
         if self.anonymous:
             return ANONYMOUS, ""
-        if not authorization:
-            return None, "missing"
-        scheme, _, encoded = authorization.partition(" ")
-        if scheme.lower() != "basic":
-            return None, "malformed"
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            return None, "malformed"
-        name, separator, password = decoded.partition(b":")
-        if not separator:
-            return None, "malformed"
-        # Every pair is compared, matching or not, so timing reveals nothing.
-        matched = False
-        for known_name, known_password in self.pairs:
-            name_ok = hmac.compare_digest(name, known_name)
-            password_ok = hmac.compare_digest(password, known_password)
-            matched |= name_ok and password_ok
-        if not matched:
-            return None, "wrong"
+        name, why = authenticate(self.pairs, authorization)
+        if name is None:
+            return None, why
         return name.decode("utf-8", "replace"), ""
-
-
-def _pair(line: str) -> tuple[bytes, bytes]:
-    name, separator, password = line.strip().partition(":")
-    if not separator or not name or not password:
-        raise ConsoleConfigError(
-            "a console credential is not in `user:password` form (value not shown)")
-    return name.encode(), password.encode()
 
 
 class CsrfTokens:
