@@ -23,8 +23,12 @@ class Answer:
 
 
 async def post_all(url: str, bodies: list[bytes], concurrency: int = 20,
-                   headers: dict[str, str] | None = None) -> list[Answer]:
-    """POST every body; return what each got."""
+                   headers: dict[str, str] | None = None,
+                   progress: list[Answer] | None = None) -> list[Answer]:
+    """POST every body; return what each got.
+
+    `progress`, when given, receives each answer as it arrives, so a test can act mid-load.
+    """
     semaphore = asyncio.Semaphore(concurrency)
     async with httpx.AsyncClient(base_url=url, auth=AUTH, timeout=30) as client:
         async def one(body: bytes) -> Answer:
@@ -34,10 +38,14 @@ async def post_all(url: str, bodies: list[bytes], concurrency: int = 20,
                     response = await client.post("/webhooks/qikchat", content=body,
                                                  headers=headers)
                 except httpx.TransportError:
-                    return Answer(body, 0, time.perf_counter() - started, "")
-                stored = response.json().get("stored_in", "") if response.content else ""
-                return Answer(body, response.status_code, time.perf_counter() - started,
-                              stored)
+                    answer = Answer(body, 0, time.perf_counter() - started, "")
+                else:
+                    stored = response.json().get("stored_in", "") if response.content else ""
+                    answer = Answer(body, response.status_code,
+                                    time.perf_counter() - started, stored)
+                if progress is not None:
+                    progress.append(answer)
+                return answer
         return await asyncio.gather(*(one(b) for b in bodies))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from ingest.settings import IngestSettings
 from qikflow.local.kafka import LocalKafka
 from tests.fixtures.kafka import consume
-from tests.ingest._faults import lines, post_all, ready
+from tests.ingest._faults import Answer, lines, post_all, ready
 from tests.ingest._proxy import CuttingProxy, ProxiedKafka
 from tests.ingest._server import metric, start_ingest, wait_for
 
@@ -21,8 +21,13 @@ async def test_sigkill_under_load_loses_no_acknowledged_body(
     log = tmp_path / "ingest.log"
     server = start_ingest(outage_env, log)
     bodies = [f'{{"load":{i}}}'.encode() for i in range(600)]
-    load = asyncio.ensure_future(post_all(server.url, bodies, concurrency=30))
-    await asyncio.sleep(0.5)
+    answered: list[Answer] = []
+    load = asyncio.ensure_future(post_all(server.url, bodies, concurrency=30,
+                                          progress=answered))
+    # Kill once the load is under way, however slow the machine is to get there.
+    deadline = asyncio.get_running_loop().time() + 30
+    while len(answered) < 50 and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
     server.kill()
     first = await load
     acked = [a.body for a in first if a.status == 200]
