@@ -9,6 +9,7 @@ aiokafka's own connection error, which each caller retries as it retries any out
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -102,16 +103,17 @@ async def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec],
                      topic_configs={MIN_INSYNC: str(min_insync), **spec.configs})
             for spec in missing
         ])
+        created: list[str] = []
+        refused: list[str] = []
+        for name, code, *rest in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != TOPIC_ALREADY_EXISTS:  # another process created it first: fine
+                message = rest[0] if rest and rest[0] else ""
+                refused.append(f"{name}: {for_code(code).__name__} {message}".rstrip())
+        await _await_described(admin, created)
     finally:
         await admin.close()
-    created: list[str] = []
-    refused: list[str] = []
-    for name, code, *rest in response.topic_errors:
-        if code == 0:
-            created.append(name)
-        elif code != TOPIC_ALREADY_EXISTS:  # another process created it first: fine
-            message = rest[0] if rest and rest[0] else ""
-            refused.append(f"{name}: {for_code(code).__name__} {message}".rstrip())
     if refused:
         raise TopicCreationError(
             f"Kafka at {kafka.bootstrap} refused to create "
@@ -124,6 +126,19 @@ async def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec],
                     "min.insync.replicas %s: %s", len(created), first.partitions,
                     first.replication_factor or factor, min_insync, ", ".join(created))
     return created
+
+
+async def _await_described(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Wait (a few seconds at most) until the broker describes each topic just created: the
+    creation answers before the new metadata reaches every broker, and a caller that
+    describes the topic at once (the size checks) could otherwise be told it is unknown."""
+    for name in names:
+        for _ in range(50):
+            try:
+                await _describe(admin, name)
+                break
+            except TopicCreationError:
+                await asyncio.sleep(0.1)
 
 
 async def _warn_if_weaker(admin: AIOKafkaAdminClient, kafka: KafkaSettings,
@@ -206,10 +221,22 @@ async def raise_default_limits(kafka: KafkaSettings, limits: Mapping[str, int],
                         raise TopicCreationError(
                             f"Kafka at {kafka.bootstrap} refused to set {TOPIC_LIMIT}={limit} "
                             f"on {topic}: {for_code(code).__name__} {message or ''}".rstrip())
+            await _await_limit(admin, topic, limit)
             raised.append(topic)
     finally:
         await admin.close()
     return raised
+
+
+async def _await_limit(admin: AIOKafkaAdminClient, topic: str, limit: int) -> None:
+    """Wait (a few seconds at most) until the broker describes `topic` with `limit`: a change
+    takes a moment to reach the metadata every broker answers from, and a check made right
+    after it could otherwise still see the old size."""
+    for _ in range(50):
+        values, _own = await _describe(admin, topic)
+        if values.get(TOPIC_LIMIT, "").isdigit() and int(values[TOPIC_LIMIT]) >= limit:
+            return
+        await asyncio.sleep(0.1)
 
 
 async def _describe(admin: AIOKafkaAdminClient, topic: str) -> tuple[dict[str, str], set[str]]:

@@ -76,23 +76,45 @@ def test_the_worker_creates_its_topics_with_their_limits_on_the_broker(
         assert int(found[TOPIC_LIMIT]) == need.limit_bytes
 
 
-def test_a_topic_too_small_stops_the_worker_naming_topic_sizes_and_setting(
+def test_a_topic_an_operator_made_too_small_stops_the_worker_naming_sizes_and_setting(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     topics = Topics(topic_prefix)
-    # Created before the worker, with the broker's default limit, as an older qikflow did.
-    asyncio.run(create_plain(kafka_bootstrap, [topics.event("message.text"), topics.dlq]))
+    # An operator's own limit is theirs: the worker names it rather than changing it.
+    own_limit = 500_000
+    asyncio.run(create_plain(kafka_bootstrap, [topics.event("message.text"), topics.dlq],
+                             {TOPIC_LIMIT: str(own_limit)}))
     with pytest.raises(TopicTooSmallError) as raised:
         asyncio.run(prepare_topics(KafkaSettings(), DEFAULT_BUDGET))
     message = str(raised.value)
     needed = DEFAULT_BUDGET.limit(DEFAULT_BUDGET.event.batch_bytes)
     assert message.startswith(f"{topics.event('message.text')} takes record batches up to "
-                              f"{BROKER_DEFAULT_LIMIT} bytes")
+                              f"{own_limit} bytes")
     assert f"needs {needed}" in message
     assert "QIKFLOW_MAX_BODY_BYTES" in message
     assert f"--add-config {TOPIC_LIMIT}={needed}" in message
     assert message.endswith(f"1 more topic(s) are too small: {topics.dlq}")
     assert "\n" not in message
+
+
+def test_topics_left_at_the_broker_default_get_their_limit_once_with_one_warning(
+    kafka_bootstrap: str, topic_prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    topics = Topics(topic_prefix)
+    # Created before the worker, with the broker's default limit, as an older qikflow did.
+    plain = [topics.event("message.text"), topics.dlq]
+    asyncio.run(create_plain(kafka_bootstrap, plain))
+    kafka = KafkaSettings()
+    with caplog.at_level(logging.WARNING, logger="streams.topics"):
+        asyncio.run(prepare_topics(kafka, DEFAULT_BUDGET))
+        asyncio.run(prepare_topics(kafka, DEFAULT_BUDGET))  # a second start changes nothing
+    warnings = [r.getMessage() for r in caplog.records if r.name == "streams.topics"]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("2 topic(s) set no max.message.bytes of their own")
+    needs = {need.topic: need.limit_bytes for need in DEFAULT_BUDGET.needs(topics)}
+    for name in plain:
+        found = asyncio.run(topic_configs(kafka, name))
+        assert int(found[TOPIC_LIMIT]) == needs[name] > BROKER_DEFAULT_LIMIT
 
 
 def test_a_smaller_body_limit_lets_the_worker_use_those_topics(
@@ -104,12 +126,15 @@ def test_a_smaller_body_limit_lets_the_worker_use_those_topics(
     asyncio.run(prepare_topics(KafkaSettings(), small))
 
 
-async def create_plain(bootstrap: str, names: list[str]) -> None:
-    """Create topics without a size of their own: they take the broker's default."""
+async def create_plain(bootstrap: str, names: list[str],
+                       configs: dict[str, str] | None = None) -> None:
+    """Create topics as an operator or an older qikflow would; without `configs` they take
+    the broker's default size."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, 3, 1) for name in names])
+        await admin.create_topics([NewTopic(name, 3, 1, topic_configs=configs or {})
+                                   for name in names])
     finally:
         await admin.close()
 
