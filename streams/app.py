@@ -51,6 +51,8 @@ def create_app(
         topic_replication_factor=kafka.topic_replication_factor,
         table_standby_replicas=settings.standby_replicas,
         broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
         producer_linger_ms=settings.producer_linger_ms,
         producer_max_batch_size=settings.producer_max_batch_bytes,
         producer_max_request_size=budget.agents_request_bytes,

@@ -114,6 +114,8 @@ class RawRouter(Service):
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            session_timeout_ms=int(settings.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(settings.heartbeat_interval_s * 1000),
             max_partition_fetch_bytes=max(settings.consumer_max_fetch_bytes,
                                           self._budget.raw.batch_bytes),
             **kafka.client_options(),

@@ -109,6 +109,17 @@ class StreamsSettings(BaseSettings):
             "the next start."
         ),
     )
+    session_timeout_s: float = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description=(
+            "How long Kafka waits for a worker that stopped answering (killed, hung, cut "
+            "off) before its partitions go to the other workers; heartbeats go every third "
+            "of it. Kafka's bounds apply (group.min/max.session.timeout.ms, 6 s to 30 min)."
+        ),
+    )
+
     extra_agents: str = Field(
         "",
         description="Comma-separated modules with stream agents outside streams.agents.",
@@ -120,6 +131,10 @@ class StreamsSettings(BaseSettings):
             "consumer group and worker index."
         ),
     )
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        return self.session_timeout_s / 3
 
     def extra_agent_modules(self) -> list[str]:
         return [name.strip() for name in self.extra_agents.split(",") if name.strip()]
