@@ -1,13 +1,16 @@
 """The console on the real stack (ingest, worker, sinks, console as processes; the shared
 Kafka and PostgreSQL), driven in Debian's Chromium by Playwright. Each test saves the
-screenshots docs/console.md shows (docs/images/console-*.png).
+screenshots docs/console.md shows: into a temporary folder, or into the folder that
+QIKFLOW_SCREENSHOTS names (`QIKFLOW_SCREENSHOTS=docs/images` refreshes the docs' ones).
 
 The tests run in file order on one stack: the overview test counts webhooks from zero.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,7 +39,8 @@ from tests.operations._letters import read_all
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking",
                  "--disable-component-update"]
-IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+IMAGES = Path(os.environ.get("QIKFLOW_SCREENSHOTS")
+              or Path(tempfile.gettempdir()) / "qikflow-screenshots")
 WAIT_MS = 60_000
 # The dedup test's event is larger than this: message.image, shrunk to it while the worker
 # runs, refuses the event until it is raised again.
