@@ -36,8 +36,11 @@ lint: install
 	$(BIN)/mypy
 
 # Starts a test Kafka broker and PostgreSQL, runs the suite, stops what it started.
+# Two pytest processes, each taking whole files: most tests wait on Kafka, a process or a
+# timeout, so two share this machine's two cores well; a file's tests keep their order.
+PYTEST_WORKERS ?= 2
 test: lint $(CHROMIUM)
-	bash scripts/with-test-services.sh $(BIN)/pytest $(PYTEST_ARGS)
+	bash scripts/with-test-services.sh $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	bash scripts/with-test-services.sh $(BIN)/python -m bench
