@@ -16,7 +16,8 @@ process, started and stopped with the Faust app, with its own aiokafka consumer 
 `<prefix>-router`) and idempotent producer, and commits by hand:
 
 1. `getmany` up to `batch_size` raw records;
-2. parse them and queue every output (bundles, unknown, dead letters) without waiting: a
+2. parse them and queue every output (bundles, unknown, dead letters) without waiting
+   (`_router_outputs.py`): a
    record's events join bundles only once all of them are encoded and within the event
    budget (`budget.py`), so a record ends in exactly one outcome (its events, `unknown` or
    `dlq`), never in bundles and a dead letter both;
@@ -35,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -46,36 +46,17 @@ from mode import Service
 from ingest.record import RawRecord
 from streams import headers as names
 from streams._keyed import BundleWriter, Entry, PartitionCache, encode_entry
+from streams._router_outputs import Bundle, RouterBatch, RouterOutputs
 from streams.budget import SETTING
-from streams.dead_letters import dead_letter
 from streams.errors import RecordTooLargeError
 from streams.headers import Headers, context
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
-from streams.undeliverable import exit_undeliverable
 
 if TYPE_CHECKING:
     from streams.context import StreamsApp
     from streams.events import Event
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class _Batch:
-    """The outputs of one batch of raw records, in flight until `settle`."""
-
-    # The offset to commit per partition once the batch is settled.
-    offsets: dict[TopicPartition, int]
-    # Output futures and, for each, the records whose outputs they are (a bundle serves many).
-    outputs: list[tuple[asyncio.Future[Any], list[ConsumerRecord]]] = field(default_factory=list)
-
-
-class _Bundle:
-    __slots__ = ("records", "writer")
-
-    def __init__(self) -> None:
-        self.writer = BundleWriter()
-        self.records: dict[int, ConsumerRecord] = {}  # by id(): a record may add several events
 
 
 class RawRouter(Service):
@@ -94,7 +75,8 @@ class RawRouter(Service):
         self.group_id = streams.topics.router_group
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
-        self._in_flight: _Batch | None = None
+        self._outputs: RouterOutputs | None = None
+        self._in_flight: RouterBatch | None = None
         # Held while a batch is routed or settled; a rebalance waits for it.
         self._lock = asyncio.Lock()
 
@@ -121,6 +103,8 @@ class RawRouter(Service):
             **kafka.client_options(),
         )
         await self._producer.start()
+        self._outputs = RouterOutputs(self._producer, self._topics.dlq, self._metrics,
+                                      self._budget.dead_letter_bytes)
         self._consumer.subscribe([self._topics.raw], listener=_HandOver(self))
         await self._consumer.start()
         logger.info("router reading %s as group %s", self._topics.raw, self.group_id)
@@ -168,22 +152,26 @@ class RawRouter(Service):
                 previous = self._in_flight
                 self._in_flight = await self._route(fetched) if fetched else None
                 if previous is not None:
-                    await self._settle(previous)
+                    await self._sender().settle(previous)
                     await self._commit(previous)
+
+    def _sender(self) -> RouterOutputs:
+        assert self._outputs is not None, "the router has not started"
+        return self._outputs
 
     async def _settle_and_commit(self) -> None:
         batch, self._in_flight = self._in_flight, None
         if batch is not None:
-            await self._settle(batch)
+            await self._sender().settle(batch)
             await self._commit(batch)
 
     # -- routing ------------------------------------------------------------
 
     async def _route(self, fetched: Mapping[TopicPartition, Sequence[ConsumerRecord]]
-                     ) -> _Batch:
+                     ) -> RouterBatch:
         """Queue the outputs of `fetched`; a failure dead-letters its record, not the batch."""
-        batch = _Batch({tp: records[-1].offset + 1 for tp, records in fetched.items()})
-        bundles: dict[int, _Bundle] = {}
+        batch = RouterBatch({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+        bundles: dict[int, Bundle] = {}
         records = [record for partition_records in fetched.values()
                    for record in partition_records]
         self._metrics.raw.inc(len(records))
@@ -193,19 +181,19 @@ class RawRouter(Service):
             except RecordTooLargeError as exc:
                 logger.error("router: %s: %s; dead-lettering the raw record", context(record),
                              exc)
-                await self._dead_letter(batch, record, names.TOO_LARGE, str(exc))
+                await self._sender().dead_letter(batch, record, names.TOO_LARGE, str(exc))
             except Exception as exc:
                 self._metrics.agent_failures.labels(agent=names.ROUTER).inc()
                 logger.error("router failed on %s: %s: %s", context(record),
                              type(exc).__name__, exc, exc_info=exc)
-                await self._dead_letter(batch, record, names.FAILED,
-                                        f"{type(exc).__name__}: {exc}")
+                await self._sender().dead_letter(batch, record, names.FAILED,
+                                                 f"{type(exc).__name__}: {exc}")
         for partition, bundle in bundles.items():
             await self._send_bundle(batch, partition, bundle)
         return batch
 
     async def _route_one(
-        self, batch: _Batch, record: ConsumerRecord, bundles: dict[int, _Bundle]
+        self, batch: RouterBatch, record: ConsumerRecord, bundles: dict[int, Bundle]
     ) -> None:
         headers: Headers = list(record.headers)
         outcome = parse_raw(RawRecord.from_kafka(record.value, headers))
@@ -218,17 +206,17 @@ class RawRouter(Service):
                     await self._send_bundle(batch, partition, bundle)
                     bundle = None
                 if bundle is None:
-                    bundle = bundles[partition] = _Bundle()
+                    bundle = bundles[partition] = Bundle()
                 bundle.writer.append(entry)
                 bundle.records[id(record)] = record
         elif isinstance(outcome, Unrecognised):
             self._metrics.unknown.inc()
             reason = (names.REASON,
                       outcome.reason.encode("utf-8", "replace")[:names.MAX_ERROR_BYTES])
-            await self._send(batch, [record], self._topics.unknown, record.key, record.value,
-                             [*headers, reason])
+            await self._sender().send(batch, [record], self._topics.unknown, record.key,
+                                      record.value, [*headers, reason])
         elif isinstance(outcome, Undecodable):
-            await self._dead_letter(batch, record, names.UNDECODABLE, outcome.error)
+            await self._sender().dead_letter(batch, record, names.UNDECODABLE, outcome.error)
 
     def _encode(self, event: Event, headers: Headers) -> tuple[int, Entry]:
         """The keyed partition and bundle entry of one event; RecordTooLargeError when its
@@ -244,78 +232,17 @@ class RawRouter(Service):
         return self._partition_for(key), encode_entry(event.event_id, event.type, key, value,
                                                       headers)
 
-    async def _send_bundle(self, batch: _Batch, partition: int, bundle: _Bundle) -> None:
+    async def _send_bundle(self, batch: RouterBatch, partition: int, bundle: Bundle) -> None:
         records = list(bundle.records.values())
         bundle.records.clear()  # sent (or failed) once, even if called again
         if records:
-            await self._send(batch, records, self._topics.keyed, None, bundle.writer.value(),
-                             [], partition)
+            await self._sender().send(batch, records, self._topics.keyed, None,
+                                      bundle.writer.value(), [], partition)
             bundle.writer = BundleWriter()
 
-    async def _send(
-        self,
-        batch: _Batch,
-        records: list[ConsumerRecord],
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Headers,
-        partition: int | None = None,
-    ) -> None:
-        """Queue one output of `records`; one the producer refuses to queue is a failed
-        output like one the broker refuses, and `_settle` dead-letters its records."""
-        producer = self._producer
-        assert producer is not None
-        try:
-            future = await producer.send(topic, value, key=key, partition=partition,
-                                         headers=headers)
-        except KafkaError as exc:
-            future = asyncio.get_running_loop().create_future()
-            future.set_exception(exc)
-        batch.outputs.append((future, records))
+    # -- commits --------------------------------------------------------------
 
-    async def _dead_letter(self, batch: _Batch, record: ConsumerRecord, reason: str,
-                           error: str) -> None:
-        """Queue the raw record's dead letter: whole, or a preview when it is larger than
-        the dead-letter topic takes (`dead_letters.py`)."""
-        self._metrics.dead_lettered.labels(agent=names.ROUTER).inc()
-        letter = dead_letter(record.key, record.value, record.headers, record, reason=reason,
-                             error=error, agent=names.ROUTER,
-                             limit_bytes=self._budget.dead_letter_bytes)
-        if letter.truncated:
-            self._metrics.truncated.labels(agent=names.ROUTER).inc()
-        await self._send(batch, [record], self._topics.dlq, letter.key, letter.value,
-                         letter.headers)
-
-    # -- delivery and commits -----------------------------------------------
-
-    async def _settle(self, batch: _Batch) -> None:
-        """Wait for every output of `batch`; dead-letter the records of those that failed."""
-        if not batch.outputs:
-            return
-        futures = [future for future, _ in batch.outputs]
-        await asyncio.wait(futures)
-        failed: dict[int, tuple[ConsumerRecord, BaseException]] = {}
-        for future, records in batch.outputs:
-            error = future.exception()
-            if error is not None:
-                for record in records:
-                    failed.setdefault(id(record), (record, error))
-        if not failed:
-            return
-        logger.error("router: outputs of %d raw record(s) were not delivered (%r); "
-                     "dead-lettering them", len(failed), next(iter(failed.values()))[1])
-        retry = _Batch({})
-        for record, error in failed.values():
-            await self._dead_letter(retry, record, names.UNDELIVERABLE,
-                                    f"{type(error).__name__}: {error}")
-        await asyncio.wait([future for future, _ in retry.outputs])
-        for future, records in retry.outputs:
-            error = future.exception()
-            if error is not None:
-                exit_undeliverable(names.ROUTER, records[0], self._topics.dlq, error)
-
-    async def _commit(self, batch: _Batch) -> None:
+    async def _commit(self, batch: RouterBatch) -> None:
         consumer = self._consumer
         assert consumer is not None
         owned = consumer.assignment()
