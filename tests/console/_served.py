@@ -11,7 +11,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
-from qikflow.local._process import free_port
+from tests._ports import free_port
 
 START_S = 30.0
 

@@ -16,9 +16,10 @@ import asyncpg
 import httpx
 
 from qikflow.config import KafkaSettings
-from qikflow.local._process import free_port, wait_http_ok
+from qikflow.local._process import wait_http_ok
 from qikflow.operations.pipeline import Pipeline
 from qikflow.supervisor import ChildSpec, Supervisor
+from tests._ports import free_port
 from tests.console._learner import FLAG_ENV
 from tests.e2e._pipeline import PASSWORD, QIKFLOW, USER
 from tests.fixtures.kafka import TEST_PARTITIONS, delete_topics

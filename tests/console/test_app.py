@@ -18,11 +18,11 @@ from ingest.spool_file import encode_meta
 from qikflow.config import KafkaSettings
 from qikflow.console.app import create_app
 from qikflow.console.settings import ConsoleSettings
-from qikflow.local._process import free_port
 from qikflow.operations.audit import AuditTrail
 from qikflow.operations.pipeline import Pipeline
 from qikflow.topics import Topics
 from sinks.migrate import migrate
+from tests._ports import free_port
 from tests.console._served import served
 from tests.operations._letters import create, produce, raw_record, read_all
 

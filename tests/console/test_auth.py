@@ -14,7 +14,8 @@ from pydantic import SecretStr
 
 from qikflow.console.auth import ANONYMOUS, ConsoleConfigError, ConsoleUsers, CsrfTokens
 from qikflow.console.settings import ConsoleSettings
-from qikflow.local._process import bind_error, free_port
+from qikflow.local._process import bind_error
+from tests._ports import free_port
 
 QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
 

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qikflow.config import KafkaSettings
-from qikflow.local._process import free_port, wait_http_ok
+from qikflow.local._process import wait_http_ok
 from qikflow.simulate.generator import DEFAULT_START, generate
 from qikflow.simulate.plan import GroundTruth, PlannedWebhook, body_digest
 from qikflow.simulate.reconcile import ReconcileOptions, Reconciliation, reconcile
 from qikflow.simulate.sender import SendReport, SendResult, WebhookSender
 from qikflow.supervisor import ChildSpec, Supervisor
+from tests._ports import free_port
 from tests.fixtures.kafka import TEST_PARTITIONS, consume, delete_topics
 
 QIKFLOW = str(Path(sys.executable).with_name("qikflow"))

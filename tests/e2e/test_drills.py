@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 
 from qikflow.local.kafka import LocalKafka
-from qikflow.local.postgres import LocalPostgres, free_port
-from tests._ports import broker_port
+from qikflow.local.postgres import LocalPostgres
+from tests._ports import broker_port, free_port
 from tests.e2e._pipeline import Pipeline, traffic
 
 RATE_PER_S = 30

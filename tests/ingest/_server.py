@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from qikflow.local._process import free_port
+from tests._ports import free_port
 
 QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qikflow.local._process import free_port
 from qikflow.local.kafka import LocalKafka
-from tests._ports import broker_port
+from tests._ports import broker_port, free_port
 from tests.ingest._proxy import CuttingProxy, ProxiedKafka
 
 

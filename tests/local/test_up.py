@@ -23,9 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from qikflow.local._process import command_line, free_port, pid_alive
+from qikflow.local._process import command_line, pid_alive
 from qikflow.local._stack import ProcessRef, ServiceRef, StackRecord
 from qikflow.local.postgres import LocalPostgres
+from tests._ports import free_port
 
 QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
 REPO = Path(__file__).resolve().parents[2]

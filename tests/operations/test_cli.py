@@ -12,9 +12,9 @@ import pytest
 
 from qikflow.cli import main
 from qikflow.config import KafkaSettings
-from qikflow.local._process import free_port
 from qikflow.topics import Topics
 from sinks._topics import input_topics
+from tests._ports import free_port
 from tests.operations._letters import create, produce, raw_record, read_all
 
 

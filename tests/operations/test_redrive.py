@@ -14,7 +14,6 @@ from ingest.record import RECEIPT_ID, RECEIVED_AT_MS
 from ingest.spool_file import encode_meta
 from qikflow.config import KafkaSettings
 from qikflow.console.settings import ConsoleSettings
-from qikflow.local._process import free_port
 from qikflow.operations.dead_letters import DeadLetterFilter
 from qikflow.operations.errors import KafkaUnavailableError
 from qikflow.operations.pipeline import Pipeline
@@ -22,6 +21,7 @@ from qikflow.operations.records import INGEST_HEADERS, REDRIVEN_AT_MS, REDRIVEN_
 from qikflow.operations.redrive import SKIP_COPY, SKIP_NO_RAW, redrive
 from qikflow.topics import Topics
 from streams import headers as names
+from tests._ports import free_port
 from tests.operations._letters import (
     create,
     letter_headers,

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from qikflow.local.postgres import LocalPostgres, free_port
+from qikflow.local.postgres import LocalPostgres
 from sinks.postgres import PostgresSink
 from streams.events import Event
+from tests._ports import free_port
 from tests.sinks.events import T0, produce, status, text_message
 from tests.sinks.harness import (
     count,

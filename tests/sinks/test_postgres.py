@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from qikflow.local.postgres import free_port
 from sinks.base import PoisonRecordError, SinkRecord, StoreUnavailableError
 from sinks.postgres import PostgresSink
 from streams.events import Event, OptOutEvent
+from tests._ports import free_port
 from tests.sinks.events import T0, image_message, optout, status, text_message
 
 OUTBOUND_STATE = ("status, failed, error_code, error_title, sent_at, delivered_at, read_at, "

@@ -10,7 +10,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from ingest.record import RawRecord
-from qikflow.local.postgres import free_port
+from tests._ports import free_port
 from tests.sinks.harness import count, start_sink_process, stop_process, wait_until
 from tests.streams._worker import CUSTOMER, text_body
 

@@ -22,9 +22,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from ingest.record import RECEIPT_ID, RawRecord
 from qikflow.topics import Topics
+from streams.budget import WorkerBudget
+from streams.events import Event
+from streams.headers import SOURCE_TOPIC, header
+from streams.parsers import Parsed, Unrecognised, parse_raw
+from streams.settings import StreamsSettings
 from streams.topics import event_topics
+from tests.streams._worker import raw_record
 
 OUTCOME_TIMEOUT_S = 120.0
+BUDGET = WorkerBudget.from_settings(StreamsSettings())  # the defaults a user gets
 
 
 @dataclass
@@ -140,3 +147,32 @@ class OutcomeReader:
                                 if k == RECEIPT_ID), "")
                 if receipt in outcomes:
                     outcomes[receipt].records.append(record)
+
+
+def expected_kind(body: bytes) -> tuple[str, set[str]]:
+    """The outcome the worker must give `body`, and the event ids it must route."""
+    outcome = parse_raw(raw_record(body))
+    if isinstance(outcome, Parsed):
+        if any(len(event.to_json()) > BUDGET.event_value_bytes for event in outcome.events):
+            return "dlq", set()
+        return "events", {event.event_id for event in outcome.events}
+    return ("unknown" if isinstance(outcome, Unrecognised) else "dlq"), set()
+
+
+def check_outcome(topics: Topics, outcome: Outcome) -> None:
+    """The worker gave `outcome.record` the one outcome `parse_raw` and the budget say."""
+    kind, event_ids = expected_kind(outcome.record.body)
+    assert outcome.kind(topics) == kind, (kind, [(r.topic, r.headers) for r in outcome.records])
+    for record in outcome.records:
+        if kind == "events":
+            event = Event.from_json(record.value)  # every consumer can read it back
+            assert event.event_id in event_ids
+            assert record.topic == topics.event(event.type)
+        elif kind == "unknown":
+            assert record.value == outcome.record.body
+            assert header(record.headers, "qikflow-reason")
+        else:
+            assert len(record.value or b"") <= BUDGET.dead_letter_bytes
+            assert header(record.headers, SOURCE_TOPIC) == topics.raw
+    if kind == "events":
+        assert {Event.from_json(r.value).event_id for r in outcome.records} == event_ids

@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 
 from ingest.record import RawRecord
-from qikflow.local.postgres import free_port
 from streams import headers as names
+from tests._ports import free_port
 from tests.fixtures.kafka import consume
 
 REPO = Path(__file__).resolve().parents[2]
