@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Callable
 
 import pytest
 from aiokafka.errors import (
@@ -78,20 +79,35 @@ async def test_drop_fails_batches_queued_again_after_kafka_went_away(
     await producer.start()
     await (await producer.send(topic, b"delivered"))
     accumulator = producer._message_accumulator
-    proxy.reset(refuse_new=True)
+
+    def queued() -> list[object]:
+        return [batch for batches in accumulator._batches.values() for batch in batches]
+
+    dropped = False
+    # The connection swallows what is sent on it: a request goes out and waits for an answer.
+    assert proxy.cut_open_connections() >= 1
     try:
         deliveries = [await producer.send(topic, f"held {i}".encode()) for i in range(20)]
-        # The batch failed on the closed connection and waits, queued again, for a retry.
-        for _ in range(200):
-            if any(batch.retry_count for batches in accumulator._batches.values()
-                   for batch in batches):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("no batch was queued again")
+        await until(lambda: bool(producer._sender._in_flight), "a request in flight")
+        # Kafka goes away: the request in flight fails and its batches are queued again
+        # (`retry_count` counts the times the sender took a batch).
+        proxy.reset(refuse_new=True)
+        await until(lambda: any(batch.retry_count for batch in queued()),  # type: ignore[attr-defined]
+                    "a batch queued again")
         with caplog.at_level(logging.ERROR, logger="asyncio"):
+            dropped = True
             await drop(producer)
         assert {type(d.exception()) for d in deliveries} == {ProducerClosed}
         assert "Exception in callback" not in caplog.text
     finally:
         proxy.reset(refuse_new=False)
+        if not dropped:
+            await drop(producer)
+
+
+async def until(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"waited {timeout_s:.0f} s for {what}")
