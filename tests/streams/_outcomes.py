@@ -123,13 +123,24 @@ class OutcomeReader:
             outcomes[record.receipt_id] = Outcome(record, sent.partition, sent.offset)
         deadline = time.monotonic() + timeout_s
         while (time.monotonic() < deadline
-               and any(not outcome.records for outcome in outcomes.values())):
+               and not all(map(self._complete, outcomes.values()))):
             self._collect(await consumer.getmany(timeout_ms=300), outcomes)
         # Then to the current end of every partition: what was written with them is in.
         ends = await consumer.end_offsets(list(consumer.assignment()))
         while await self._behind(ends) and time.monotonic() < deadline:
             self._collect(await consumer.getmany(timeout_ms=300), outcomes)
         return list(outcomes.values())
+
+    def _complete(self, outcome: Outcome) -> bool:
+        """Whether `outcome` holds all it should: every event its body has, when it has
+        events (they may come from different keyed partitions, one after another), else
+        one record. A wrong outcome is never complete: it is seen once the time is up."""
+        kind, event_ids = expected_kind(outcome.record.body)
+        if kind != "events":
+            return bool(outcome.records)
+        routed = {Event.from_json(record.value).event_id for record in outcome.records
+                  if record.topic not in (self.topics.unknown, self.topics.dlq)}
+        return routed >= event_ids
 
     async def _behind(self, ends: dict[TopicPartition, int]) -> bool:
         assert self._consumer is not None
