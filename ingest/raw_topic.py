@@ -23,14 +23,13 @@ from ingest.errors import RawTopicTooSmallError
 from ingest.record import batch_bytes as batch_bytes  # the contract's; re-exported
 from ingest.settings import IngestSettings
 from qikflow.config import KafkaSettings
-from qikflow.kafka_admin import TopicCreationError, ensure_topics, specs_for
+from qikflow.kafka_admin import describe_topic, ensure_topics, specs_for
 from qikflow.raw_retention import raw_topic_configs
 
 logger = logging.getLogger(__name__)
 
 TOPIC_LIMIT = "max.message.bytes"
 BROKER_LIMIT = "message.max.bytes"
-TOPIC_OVERRIDE = 1  # DescribeConfigs config source DYNAMIC_TOPIC_CONFIG: set on the topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +106,7 @@ async def ensure_raw_topic(kafka: KafkaSettings, topic: str, size: RawTopicSize)
     admin = AIOKafkaAdminClient(**kafka.client_options(), client_id="qikflow-ingest")
     await admin.start()
     try:
-        values, own = await _describe(admin, topic)
+        values, own = await describe_topic(admin, topic)
         try:
             size.check(topic, values, kafka.bootstrap)
             return
@@ -121,23 +120,6 @@ async def ensure_raw_topic(kafka: KafkaSettings, topic: str, size: RawTopicSize)
                    "QIKFLOW_MAX_BODY_BYTES=%d with its headers: set it to %d", topic,
                    TOPIC_LIMIT, values[TOPIC_LIMIT], size.max_body_bytes,
                    size.max_message_bytes)
-
-
-async def _describe(admin: AIOKafkaAdminClient, topic: str) -> tuple[dict[str, str], set[str]]:
-    """The topic's effective configuration, and the names it sets itself."""
-    values: dict[str, str] = {}
-    own: set[str] = set()
-    for response in await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC,
-                                                                 topic)]):
-        for code, message, _type, _name, entries, *_ in response.resources:
-            if code != 0:
-                raise TopicCreationError(f"Kafka will not describe {topic}: "
-                                         f"{for_code(code).__name__} {message or ''}")
-            for name, value, _read_only, source, *_ in entries:
-                values[name] = value
-                if source == TOPIC_OVERRIDE:
-                    own.add(name)
-    return values, own
 
 
 async def _raise_limit(admin: AIOKafkaAdminClient, topic: str, own: dict[str, str],

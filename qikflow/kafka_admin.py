@@ -135,7 +135,7 @@ async def _await_described(admin: AIOKafkaAdminClient, names: list[str]) -> None
     for name in names:
         for _ in range(50):
             try:
-                await _describe(admin, name)
+                await describe_topic(admin, name)
                 break
             except TopicCreationError:
                 await asyncio.sleep(0.1)
@@ -205,7 +205,7 @@ async def raise_default_limits(kafka: KafkaSettings, limits: Mapping[str, int],
     try:
         for topic, limit in limits.items():
             try:
-                values, own = await _describe(admin, topic)
+                values, own = await describe_topic(admin, topic)
             except TopicCreationError:
                 # Created a moment ago and not described yet: it was created at its size.
                 continue
@@ -233,14 +233,15 @@ async def _await_limit(admin: AIOKafkaAdminClient, topic: str, limit: int) -> No
     takes a moment to reach the metadata every broker answers from, and a check made right
     after it could otherwise still see the old size."""
     for _ in range(50):
-        values, _own = await _describe(admin, topic)
+        values, _own = await describe_topic(admin, topic)
         if values.get(TOPIC_LIMIT, "").isdigit() and int(values[TOPIC_LIMIT]) >= limit:
             return
         await asyncio.sleep(0.1)
 
 
-async def _describe(admin: AIOKafkaAdminClient, topic: str) -> tuple[dict[str, str], set[str]]:
-    """The topic's effective configuration, and the names it sets itself."""
+async def describe_topic(admin: AIOKafkaAdminClient, topic: str) -> tuple[dict[str, str], set[str]]:
+    """The topic's effective configuration, and the names it sets itself (not inherited
+    from the broker); TopicCreationError when Kafka will not describe it."""
     values: dict[str, str] = {}
     own: set[str] = set()
     for response in await admin.describe_configs(
