@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import (
     KafkaConnectionError,
     MessageSizeTooLargeError,
@@ -36,11 +37,11 @@ def test_errors_are_sorted_by_what_they_concern() -> None:
         assert not refused_record(error) and not spent_producer(error)
 
 
-async def test_drop_fails_what_a_hung_producer_holds_and_returns(
-    proxied: tuple[ProxiedKafka, CuttingProxy], topic_prefix: str,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    broker, proxy = proxied
+async def delivering_producer(proxied: tuple[ProxiedKafka, CuttingProxy]
+                              ) -> tuple[AIOKafkaProducer, str]:
+    """The ingest's producer at its defaults, through the proxy, once it delivered a record
+    to the raw topic; and that topic."""
+    broker, _ = proxied
     kafka = KafkaSettings(bootstrap=broker.proxy_bootstrap)
     settings = IngestSettings()
     size = RawTopicSize.for_settings(settings)
@@ -51,6 +52,15 @@ async def test_drop_fails_what_a_hung_producer_holds_and_returns(
                             max_request_bytes=size.max_request_bytes)
     await producer.start()
     await (await producer.send(topic, b"delivered"))
+    return producer, topic
+
+
+async def test_drop_fails_what_a_hung_producer_holds_and_returns(
+    proxied: tuple[ProxiedKafka, CuttingProxy], topic_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, proxy = proxied
+    producer, topic = await delivering_producer(proxied)
     assert proxy.cut_open_connections() >= 1
     # One batch in flight on the dead connection, more queued behind it.
     deliveries = [await producer.send(topic, f"held {i}".encode()) for i in range(50)]
@@ -67,17 +77,8 @@ async def test_drop_fails_batches_queued_again_after_kafka_went_away(
     proxied: tuple[ProxiedKafka, CuttingProxy], topic_prefix: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    broker, proxy = proxied
-    kafka = KafkaSettings(bootstrap=broker.proxy_bootstrap)
-    settings = IngestSettings()
-    size = RawTopicSize.for_settings(settings)
-    topic = Topics.from_settings(kafka).raw
-    await ensure_raw_topic(kafka, topic, size)
-    producer = new_producer(kafka.client_options(), linger_ms=0,
-                            max_batch_bytes=settings.producer_max_batch_bytes,
-                            max_request_bytes=size.max_request_bytes)
-    await producer.start()
-    await (await producer.send(topic, b"delivered"))
+    _, proxy = proxied
+    producer, topic = await delivering_producer(proxied)
     accumulator = producer._message_accumulator
 
     def queued() -> list[object]:

@@ -121,9 +121,13 @@ class OutcomeReader:
                                content_type="application/json")
             sent = await producer.send_and_wait(self.topics.raw, body, headers=record.headers())
             outcomes[record.receipt_id] = Outcome(record, sent.partition, sent.offset)
+        # What each body should give, worked out once (a body may be near 1 MiB).
+        expected = {receipt: expected_kind(outcome.record.body)
+                    for receipt, outcome in outcomes.items()}
         deadline = time.monotonic() + timeout_s
         while (time.monotonic() < deadline
-               and not all(map(self._complete, outcomes.values()))):
+               and not all(self._complete(outcome, *expected[receipt])
+                           for receipt, outcome in outcomes.items())):
             self._collect(await consumer.getmany(timeout_ms=300), outcomes)
         # Then to the current end of every partition: what was written with them is in.
         ends = await consumer.end_offsets(list(consumer.assignment()))
@@ -131,11 +135,11 @@ class OutcomeReader:
             self._collect(await consumer.getmany(timeout_ms=300), outcomes)
         return list(outcomes.values())
 
-    def _complete(self, outcome: Outcome) -> bool:
-        """Whether `outcome` holds all it should: every event its body has, when it has
-        events (they may come from different keyed partitions, one after another), else
-        one record. A wrong outcome is never complete: it is seen once the time is up."""
-        kind, event_ids = expected_kind(outcome.record.body)
+    def _complete(self, outcome: Outcome, kind: str, event_ids: set[str]) -> bool:
+        """Whether `outcome` holds what its body should give (`kind`, `event_ids`): every
+        event, when it has events (they may come from different keyed partitions, one after
+        another), else one record. A wrong outcome is never complete: it shows once the
+        time is up."""
         if kind != "events":
             return bool(outcome.records)
         routed = {Event.from_json(record.value).event_id for record in outcome.records
