@@ -13,10 +13,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from pydantic import ValidationError
 
-from ingest.raw_topic import TOPIC_OVERRIDE, RawTopicSize, ensure_raw_topic
+from ingest.raw_topic import RawTopicSize, ensure_raw_topic
 from ingest.settings import IngestSettings
 from qikflow.config import KafkaSettings
-from qikflow.kafka_admin import TopicCreationError
+from qikflow.kafka_admin import TOPIC_OVERRIDE, TopicCreationError
 from qikflow.raw_retention import RETENTION, raw_topic_configs, retention_shortfall, span
 from qikflow.topics import Topics
 from streams.budget import WorkerBudget
