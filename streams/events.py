@@ -1,7 +1,15 @@
 """The normalised event: the published contract of every `<prefix>.message.*` and
 `<prefix>.status.*` topic. JSON (orjson) on the wire; JSON Schemas under `schemas/`.
 
-Bump SCHEMA_VERSION on any change a consumer could notice, and keep old fields readable.
+Bump SCHEMA_VERSION on any change a consumer could notice, and keep old fields readable:
+a field, once published, keeps its name, type and meaning; new fields are optional.
+Readers must ignore fields they do not know: the schemas from version 2 on allow properties
+beyond those they list, and `Event` ignores unknown top-level fields. (Content models stay
+strict: that is how the `content` union picks the model of each type.)
+
+- Version 1: the first contract.
+- Version 2: status events carry `pricing`, `conversation`, `errors` (every error, the
+  first still flattened into `error_*`), `biz_opaque_callback_data` and `recipient_id`.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The longest event id (and so message id) an event may have, in UTF-8 bytes. Provider ids
 # are under 100 bytes; an id travels four times in a per-type record (key, header, event id,
 # message id), so a body with a longer one is not routed (see streams/parsers).
@@ -30,6 +38,13 @@ STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3}
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class _Record(BaseModel):
+    """A record or part of one that no union chooses by its fields: fields a later version
+    adds are ignored, not refused."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 # -- type-specific content ------------------------------------------------------------
@@ -87,6 +102,44 @@ class UnknownMessageContent(_Model):
     original_type: str | None = Field(description="The `type` the provider sent, unchanged.")
 
 
+class Pricing(_Record):
+    """What WhatsApp charges for the message, as the status that carries it says."""
+
+    billable: bool | None = Field(None, description="Whether the message is charged.")
+    pricing_model: str | None = Field(None, description="`CBP`, `PMP`, ... as sent.")
+    type: str | None = Field(
+        None, description="`regular`, `free_customer_service`, `free_entry_point`, ... as sent."
+    )
+    category: str | None = Field(
+        None, description="`marketing`, `utility`, `authentication`, `service`, ... as sent."
+    )
+
+
+class Conversation(_Record):
+    """The conversation the message was sent in (Meta's conversation-based pricing)."""
+
+    id: str | None = None
+    expires_at: datetime | None = Field(
+        None, description="When the conversation expires (`expiration_timestamp`), UTC."
+    )
+    origin_type: str | None = Field(
+        None, description="`marketing`, `utility`, `service`, `referral_conversion`, ..."
+    )
+
+
+class StatusError(_Record):
+    """One entry of a status's `errors` (or Qikchat's `error`)."""
+
+    code: int | None = Field(None, description="The code, when it is an integer of 64 bits.")
+    code_text: str | None = Field(
+        None, description="The code as sent, when it is not an integer of 64 bits.",
+        exclude_if=lambda value: value is None,
+    )
+    title: str | None = None
+    message: str | None = None
+    details: str | None = Field(None, description="`error_data.details`, or `details`.")
+
+
 class StatusContent(_Model):
     status: str = Field(description="sent, delivered, read, failed, or unknown.")
     original_status: str | None = Field(None, description="The provider's value when unknown.")
@@ -108,6 +161,22 @@ class StatusContent(_Model):
     sent_at: datetime | None = None
     delivered_at: datetime | None = None
     read_at: datetime | None = None
+    # -- version 2 ------------------------------------------------------------------
+    pricing: Pricing | None = Field(None, description="Pricing, when the status carries it.")
+    conversation: Conversation | None = Field(
+        None, description="The conversation, when the status carries it."
+    )
+    errors: list[StatusError] = Field(
+        default_factory=list,
+        description="Every error the status carries, in order; the first is also flattened "
+        "into `error_code`, `error_title` and `error_detail`.",
+    )
+    biz_opaque_callback_data: str | None = Field(
+        None, description="The tracking string the business attached when sending."
+    )
+    recipient_id: str | None = Field(
+        None, description="The recipient as the provider names it (a `wa_id`), unchanged."
+    )
 
 
 Content = (
@@ -119,7 +188,7 @@ Content = (
 # -- the event ------------------------------------------------------------------------
 
 
-class Event(_Model):
+class Event(_Record):
     """One normalised WhatsApp event (an incoming message or a status change)."""
 
     schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
@@ -189,7 +258,7 @@ def event_types() -> list[str]:
     return [f"message.{name}" for name in MESSAGE_TYPES] + [f"status.{s}" for s in STATUSES]
 
 
-class OptOutEvent(_Model):
+class OptOutEvent(_Record):
     """A contact asked to stop receiving messages (topic `<prefix>.contact.optout`)."""
 
     schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")

@@ -20,6 +20,22 @@ DRAFT = "https://json-schema.org/draft/2020-12/schema"
 DEFAULT_DIRECTORY = Path(__file__).resolve().parents[1] / "schemas"
 
 
+def _open(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema without `additionalProperties: false` anywhere: a reader must accept the
+    fields a later version adds (see `events.py`)."""
+    opened: dict[str, Any] = _opened(schema)
+    return opened
+
+
+def _opened(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {key: _opened(value) for key, value in schema.items()
+                if not (key == "additionalProperties" and value is False)}
+    if isinstance(schema, list):
+        return [_opened(item) for item in schema]
+    return schema
+
+
 def event_schema(event_type: str) -> dict[str, Any]:
     """The schema of the events on the topic of `event_type`, e.g. `message.text`."""
     schema = Event.model_json_schema(mode="serialization")
@@ -33,15 +49,28 @@ def event_schema(event_type: str) -> dict[str, Any]:
         "$ref": f"#/$defs/{content_name}",
         "description": properties["content"].get("description", ""),
     }
-    # Keep only the content model this type uses, so each file reads on its own.
-    schema["$defs"] = {content_name: schema["$defs"][content_name]}
+    # Keep only the models the content uses, so each file reads on its own.
+    used = {content_name, *_references(schema["$defs"][content_name])}
+    schema["$defs"] = {name: schema["$defs"][name] for name in sorted(used)}
     schema["title"] = f"Event {event_type}"
-    return {"$schema": DRAFT, **schema}
+    return _open({"$schema": DRAFT, **schema})
 
 
 def optout_schema() -> dict[str, Any]:
     """The schema of `<prefix>.contact.optout`."""
-    return {"$schema": DRAFT, **OptOutEvent.model_json_schema(mode="serialization")}
+    return _open({"$schema": DRAFT, **OptOutEvent.model_json_schema(mode="serialization")})
+
+
+def _references(schema: Any) -> set[str]:
+    """The `$defs` names a schema refers to (one level: content models nest no deeper)."""
+    if isinstance(schema, dict):
+        found = {schema["$ref"].rsplit("/", 1)[1]} if isinstance(schema.get("$ref"), str) else set()
+        for value in schema.values():
+            found |= _references(value)
+        return found
+    if isinstance(schema, list):
+        return set().union(*(_references(item) for item in schema)) if schema else set()
+    return set()
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:

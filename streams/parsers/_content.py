@@ -9,7 +9,7 @@ whole message is still in `raw`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from streams.events import (
     MAX_ID_BYTES,
@@ -23,15 +23,14 @@ from streams.events import (
     OrderContent,
     ReactionContent,
     StatusContent,
+    StatusError,
     TextContent,
     UnknownMessageContent,
 )
+from streams.parsers._status_details import status_details
 from streams.parsers.json_fields import (
     JSONObject,
     array,
-    as_text,
-    first_obj,
-    integer,
     nonempty,
     number,
     obj,
@@ -173,32 +172,6 @@ def status_event_id(message_id: str, status: str, original: str | None) -> str:
     return f"{message_id}:{status}"
 
 
-class ErrorFields(NamedTuple):
-    """The error of a failed status: `code_text` keeps a code that is no 64-bit integer."""
-
-    code: int | None = None
-    code_text: str | None = None
-    title: str | None = None
-    detail: str | None = None
-
-
-def error_fields(container: JSONObject) -> ErrorFields:
-    """The error from Qikchat's `error` object or Meta's `errors[0]`."""
-    error = obj(container, "error") or first_obj(container, "errors")
-    if error is None:
-        return ErrorFields()
-    data = obj(error, "error_data") or {}
-    detail = (
-        nonempty(data.get("details"))
-        or nonempty(error.get("details"))
-        or nonempty(error.get("message"))
-    )
-    sent = error.get("code")
-    code = integer(sent)
-    return ErrorFields(code, as_text(sent) if code is None else None, text(error.get("title")),
-                       detail)
-
-
 def status_content(
     status: str,
     original: str | None,
@@ -207,21 +180,28 @@ def status_content(
     sent_at: datetime | None = None,
     delivered_at: datetime | None = None,
     read_at: datetime | None = None,
-    conversation_id: str | None = None,
-    pricing_category: str | None = None,
+    recipient_id: str | None = None,
 ) -> StatusContent:
-    """StatusContent with the error fields of `container` (`error` or `errors[0]`) filled in."""
-    error = error_fields(container)
+    """StatusContent with the errors of `container` (Qikchat's `error`, or each object of
+    Meta's `errors[]`, the first one also flattened into `error_*`) and its pricing,
+    conversation and callback data (`_status_details.py`) filled in."""
+    details = status_details(container)
+    error = details.errors[0] if details.errors else StatusError()
     return StatusContent(
         status=status,
         original_status=original,
         error_code=error.code,
         error_code_text=error.code_text,
         error_title=error.title,
-        error_detail=error.detail,
-        conversation_id=conversation_id,
-        pricing_category=pricing_category,
+        error_detail=error.details or nonempty(error.message),
+        conversation_id=details.conversation.id if details.conversation else None,
+        pricing_category=details.pricing.category if details.pricing else None,
         sent_at=sent_at,
         delivered_at=delivered_at,
         read_at=read_at,
+        pricing=details.pricing,
+        conversation=details.conversation,
+        errors=details.errors,
+        biz_opaque_callback_data=details.biz_opaque_callback_data,
+        recipient_id=recipient_id,
     )

@@ -124,8 +124,7 @@ def _status(
         sent_at=occurred_at if status == "sent" else None,
         delivered_at=occurred_at if status == "delivered" else None,
         read_at=occurred_at if status == "read" else None,
-        conversation_id=text((obj(item, "conversation") or {}).get("id")),
-        pricing_category=text((obj(item, "pricing") or {}).get("category")),
+        recipient_id=text(item.get("recipient_id")),
     )
     number = e164(item.get("recipient_id"))
     return origin.event(

@@ -106,8 +106,10 @@ def _status(origin: Origin, payload: JSONObject, message: JSONObject, message_id
         or timestamp(message.get("processedAt"))
         or timestamp(message.get("timestamp"))
     )
+    recipient = first_obj(payload, "contacts") or {}
     content = status_content(
-        status, original, message, sent_at=sent_at, delivered_at=delivered_at, read_at=read_at
+        status, original, message, sent_at=sent_at, delivered_at=delivered_at, read_at=read_at,
+        recipient_id=text(recipient.get("to")) or text(recipient.get("wa_id")),
     )
     number, name = _contact(payload)
     return origin.event(

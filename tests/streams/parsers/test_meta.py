@@ -10,9 +10,12 @@ import pytest
 from ingest.record import RawRecord
 from streams.events import (
     MAX_ID_BYTES,
+    Conversation,
     MediaContent,
+    Pricing,
     ReactionContent,
     StatusContent,
+    StatusError,
     TextContent,
     UnknownMessageContent,
 )
@@ -61,16 +64,25 @@ def test_statuses() -> None:
     assert sent.contact_number == "+919876543210"
     assert sent.content == StatusContent(
         status="sent", conversation_id="6ceb9d929c1e", pricing_category="utility",
-        sent_at=datetime.fromtimestamp(1763643146, UTC))
+        sent_at=datetime.fromtimestamp(1763643146, UTC),
+        pricing=Pricing(billable=True, pricing_model="PMP", type="regular", category="utility"),
+        conversation=Conversation(id="6ceb9d929c1e",
+                                  expires_at=datetime.fromtimestamp(1763729546, UTC),
+                                  origin_type="utility"),
+        biz_opaque_callback_data="campaign-42", recipient_id="919876543210")
     assert isinstance(delivered.content, StatusContent)
     assert delivered.content.delivered_at == delivered.occurred_at
     assert read.occurred_at == datetime.fromtimestamp(1763643190, UTC)  # an int timestamp
+    detail = ("Message failed to send because more than 24 hours have passed since the "
+              "customer last replied.")
     assert failed.content == StatusContent(
         status="failed", error_code=131047, error_title="Re-engagement message",
-        error_detail=(
-            "Message failed to send because more than 24 hours have passed since the "
-            "customer last replied."))
-    assert unknown.content == StatusContent(status="unknown", original_status="deleted")
+        error_detail=detail, recipient_id="919900000001",
+        errors=[StatusError(code=131047, title="Re-engagement message",
+                            message="Re-engagement message", details=detail),
+                StatusError(code_text="E-RELAY", title="Relay rejected")])
+    assert unknown.content == StatusContent(status="unknown", original_status="deleted",
+                                            recipient_id="919900000001")
     assert unknown.raw["status"] == "deleted"
 
 

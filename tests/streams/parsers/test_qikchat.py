@@ -8,7 +8,10 @@ import orjson
 import pytest
 
 from streams.events import (
+    Conversation,
+    Pricing,
     StatusContent,
+    StatusError,
     TextContent,
     UnknownMessageContent,
 )
@@ -100,16 +103,34 @@ def test_failed_status_carries_the_error() -> None:
     assert failed.event_id == "QKS-2:failed"
     assert failed.contact_number == "+918080808099"
     assert failed.occurred_at == datetime(2026, 11, 20, 12, 55, 3, 512000, tzinfo=UTC)
+    detail = "Receiver is incapable of receiving this message"
     assert failed.content == StatusContent(
         status="failed", error_code=131026, error_title="Message undeliverable",
-        error_detail="Receiver is incapable of receiving this message")
+        error_detail=detail, recipient_id="918080808099",
+        errors=[StatusError(code=131026, title="Message undeliverable", details=detail)])
+
+
+def test_a_status_carries_pricing_and_conversation_when_qikchat_forwards_them() -> None:
+    sent = event("qikchat-status-sent")
+    assert isinstance(sent.content, StatusContent)
+    assert sent.content.pricing == Pricing(billable=True, pricing_model="PMP", type="regular",
+                                           category="marketing")
+    assert sent.content.conversation == Conversation(id="c0ffee12", origin_type="marketing")
+    assert (sent.content.pricing_category, sent.content.conversation_id) == ("marketing",
+                                                                              "c0ffee12")
+    # Bodies without them (the other fixtures) leave them empty.
+    delivered = event("qikchat-status-delivered")
+    assert isinstance(delivered.content, StatusContent)
+    assert (delivered.content.pricing, delivered.content.conversation) == (None, None)
+    assert delivered.content.errors == []
 
 
 def test_unknown_status_keeps_the_original_value() -> None:
     unknown = event("qikchat-status-unknown")
     assert unknown.type == "status.unknown"
     assert unknown.event_id == "QKS-3:unknown:deleted"
-    assert unknown.content == StatusContent(status="unknown", original_status="deleted")
+    assert unknown.content == StatusContent(status="unknown", original_status="deleted",
+                                            recipient_id="+918080808080")
     # lastUpdatedAt is null, so processedAt dates it.
     assert unknown.occurred_at == datetime(2026, 11, 20, 13, 0, tzinfo=UTC)
 
