@@ -1,14 +1,28 @@
-"""`qikflow stats`: volumes, the delivery funnel, latencies and failures, from the lake.
+"""`qikflow stats` and `qikflow report`: the figures of the lake, as one `Stats` object.
 
-Every figure counts each `event_id` once (the lake is at-least-once). Definitions:
+Every figure counts each `event_id` once (the lake is at-least-once). The window runs from
+`--since` ago (or the first event) to now. Definitions:
 
 - volume: events per hour of their provider time (receipt time when it has none), by type;
 - funnel: outbound messages with a status event in the window, by the highest status they
   reached (read counts as delivered and sent); rates are shares of `sent`;
 - time to deliver / to read: from the earliest known sent time to the earliest known
-  delivered / read time of the same message (provider timestamps), in seconds;
+  delivered / read time of the same message (provider timestamps), in seconds, with the
+  count of messages in each bucket of `LATENCY_BUCKETS`;
 - failures: messages with a `failed` status, by error code;
+- accounts: the funnel, both times and the failures again for each account (the `account`
+  of the message's statuses) that has outbound messages in the window;
+- undelivered: messages sent more than an hour before the end of the window with no
+  delivered or read report; a message that `failed` has its report and is not counted;
+- pricing: each outbound message once, by pricing category and billable or not. Pricing is
+  read from the lake's JSON `content` (`pricing.category`, or version 1's
+  `pricing_category`; `pricing.billable`) with DuckDB's JSON functions: simpler than new
+  lake columns, as no staging file or older Parquet file needs widening. When its statuses
+  disagree, the most advanced status that states pricing decides (read > delivered > sent >
+  failed, then the latest);
 - top contacts: incoming messages per customer number.
+
+The queries live in `sinks/_stats_sql.py`.
 """
 
 from __future__ import annotations
@@ -21,9 +35,18 @@ from typing import Any
 
 import duckdb
 
+from sinks import _stats_sql as sql
+
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 TOP_CONTACTS = 10
+UNDELIVERED_AFTER = timedelta(hours=1)
+UNDELIVERED_EXAMPLES = 5
+# (label, from seconds, to seconds): a bucket holds from <= s < to.
+LATENCY_BUCKETS: tuple[tuple[str, float, float | None], ...] = (
+    ("<1s", 0, 1), ("1-5s", 1, 5), ("5-30s", 5, 30), ("30s-2m", 30, 120),
+    ("2-10m", 120, 600), ("10m-1h", 600, 3600), (">1h", 3600, None),
+)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -34,125 +57,122 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match[2]]: int(match[1])})
 
 
+def latency_buckets(counts: list[int] | None = None) -> list[dict[str, Any]]:
+    """The buckets of `LATENCY_BUCKETS` with their message counts (zero when none given)."""
+    counts = counts or [0] * len(LATENCY_BUCKETS)
+    return [{"bucket": label, "from_s": low, "to_s": high, "messages": count}
+            for (label, low, high), count in zip(LATENCY_BUCKETS, counts, strict=True)]
+
+
 @dataclass
 class Latency:
     count: int = 0
     p50_s: float | None = None
     p90_s: float | None = None
     p99_s: float | None = None
+    buckets: list[dict[str, Any]] = field(default_factory=latency_buckets)
+
+
+@dataclass
+class AccountStats:
+    """The delivery figures of one account."""
+
+    account: str
+    funnel: dict[str, Any] = field(default_factory=dict)
+    time_to_deliver: Latency = field(default_factory=Latency)
+    time_to_read: Latency = field(default_factory=Latency)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Undelivered:
+    """Messages sent before `sent_before` (an hour before the window's end) and neither
+    delivered, read nor failed; `examples` are the longest waiting."""
+
+    after_s: int = int(UNDELIVERED_AFTER.total_seconds())
+    sent_before: str | None = None
+    messages: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Pricing:
+    """Outbound messages by pricing; `unstated`: no status said whether it is billable."""
+
+    messages: int = 0
+    billable: int = 0
+    not_billable: int = 0
+    unstated: int = 0
+    categories: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
 class Stats:
     since: str | None
+    until: str | None = None
     events: int = 0
     volume: list[dict[str, Any]] = field(default_factory=list)
     funnel: dict[str, Any] = field(default_factory=dict)
     time_to_deliver: Latency = field(default_factory=Latency)
     time_to_read: Latency = field(default_factory=Latency)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    accounts: list[AccountStats] = field(default_factory=list)
+    undelivered: Undelivered = field(default_factory=Undelivered)
+    pricing: Pricing = field(default_factory=Pricing)
     top_contacts: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-_PER_MESSAGE = """
-CREATE TEMP VIEW per_message AS
-SELECT message_id,
-    max(CASE status WHEN 'read' THEN 3 WHEN 'delivered' THEN 2 WHEN 'sent' THEN 1 ELSE 0 END)
-        AS rank,
-    bool_or(status = 'failed') AS failed,
-    least(min(sent_at), min(CASE WHEN status = 'sent' THEN occurred_at END)) AS sent_at,
-    least(min(delivered_at), min(CASE WHEN status = 'delivered' THEN occurred_at END))
-        AS delivered_at,
-    least(min(read_at), min(CASE WHEN status = 'read' THEN occurred_at END)) AS read_at
-FROM events WHERE kind = 'status' AND status IN ('sent', 'delivered', 'read', 'failed')
-GROUP BY message_id
-"""
-
-
 def compute_stats(lake_dir: Path, since: timedelta | None = None,
                   now: datetime | None = None) -> Stats:
     """Query the lake's Parquet files; an empty or missing lake gives zero figures."""
-    start = (now or datetime.now(UTC)) - since if since is not None else None
-    stats = Stats(since=start.isoformat() if start else None)
-    files = list(lake_dir.glob("type=*/date=*/*.parquet"))
-    if not files:
+    end = now or datetime.now(UTC)
+    start = end - since if since is not None else None
+    cutoff = end - UNDELIVERED_AFTER
+    stats = Stats(since=start.isoformat() if start else None, until=end.isoformat(),
+                  funnel=sql.funnel_of(0, 0, 0, 0),
+                  undelivered=Undelivered(sent_before=cutoff.isoformat()))
+    if not list(lake_dir.glob(sql.LAKE_FILES)):
         return stats
     db = duckdb.connect()
     try:
         db.execute("SET TimeZone = 'UTC'")
-        glob = str(lake_dir / "type=*" / "date=*" / "*.parquet").replace("'", "''")
-        window = ""
-        if start is not None:
-            # Received on or after the start's date: prunes whole date folders.
-            window = (f"WHERE date >= DATE '{start.date().isoformat()}' AND "
-                      f"coalesce(occurred_at, received_at) >= TIMESTAMPTZ '{start.isoformat()}'")
-        db.execute(
-            "CREATE TEMP VIEW events AS SELECT * FROM read_parquet("
-            f"'{glob}', hive_partitioning = true, union_by_name = true) {window} "
-            "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at) = 1"
-        )
-        db.execute(_PER_MESSAGE)
-        _fill(db, stats)
+        sql.create_views(db, lake_dir, start)
+        _fill(db, stats, cutoff)
     finally:
         db.close()
     return stats
 
 
-def _fill(db: duckdb.DuckDBPyConnection, stats: Stats) -> None:
-    stats.events = _scalar(db, "SELECT count(*) FROM events")
-    stats.volume = [
-        {"hour": hour.isoformat(), "type": kind, "events": count}
-        for hour, kind, count in db.execute(
-            "SELECT date_trunc('hour', coalesce(occurred_at, received_at)) AS hour, type, "
-            "count(*) FROM events GROUP BY ALL ORDER BY hour, type"
-        ).fetchall()
+def _fill(db: duckdb.DuckDBPyConnection, stats: Stats, cutoff: datetime) -> None:
+    stats.events = sql.scalar(db, "SELECT count(*) FROM events")
+    stats.volume = sql.volume(db)
+    funnels = sql.funnels(db)
+    delivers = sql.latencies(db, "delivered_at", [low for _, low, _ in LATENCY_BUCKETS])
+    reads = sql.latencies(db, "read_at", [low for _, low, _ in LATENCY_BUCKETS])
+    failures = sql.failures(db)
+    stats.funnel = funnels.pop(None, stats.funnel)
+    stats.time_to_deliver = _latency(delivers.pop(None, None))
+    stats.time_to_read = _latency(reads.pop(None, None))
+    stats.failures = failures.pop(None, [])
+    stats.accounts = [
+        AccountStats(account=account, funnel=funnel,
+                     time_to_deliver=_latency(delivers.get(account)),
+                     time_to_read=_latency(reads.get(account)),
+                     failures=failures.get(account, []))
+        for account, funnel in sorted(funnels.items(), key=lambda item: item[0] or "")
+        if account is not None
     ]
-    sent, delivered, read, failed = db.execute(
-        "SELECT count(*) FILTER (rank >= 1), count(*) FILTER (rank >= 2), "
-        "count(*) FILTER (rank >= 3), count(*) FILTER (failed) FROM per_message"
-    ).fetchone() or (0, 0, 0, 0)
-    stats.funnel = {
-        "sent": sent, "delivered": delivered, "read": read, "failed": failed,
-        "delivered_rate": _rate(delivered, sent), "read_rate": _rate(read, sent),
-        "read_of_delivered_rate": _rate(read, delivered),
-    }
-    stats.time_to_deliver = _latency(db, "delivered_at")
-    stats.time_to_read = _latency(db, "read_at")
-    stats.failures = [
-        {"error_code": code, "error_title": title, "messages": count}
-        for code, title, count in db.execute(
-            "SELECT error_code, min(error_title), count(DISTINCT message_id) AS n FROM events "
-            "WHERE status = 'failed' GROUP BY error_code ORDER BY n DESC, error_code NULLS LAST"
-        ).fetchall()
-    ]
-    stats.top_contacts = [
-        {"contact": contact, "messages": count}
-        for contact, count in db.execute(
-            "SELECT contact, count(*) AS n FROM events WHERE kind = 'message' "
-            f"GROUP BY contact ORDER BY n DESC, contact LIMIT {TOP_CONTACTS}"
-        ).fetchall()
-    ]
+    count, examples = sql.undelivered(db, cutoff, UNDELIVERED_EXAMPLES)
+    stats.undelivered.messages, stats.undelivered.examples = count, examples
+    stats.pricing = Pricing(**sql.pricing(db))
+    stats.top_contacts = sql.top_contacts(db, TOP_CONTACTS)
 
 
-def _latency(db: duckdb.DuckDBPyConnection, column: str) -> Latency:
-    row = db.execute(
-        f"SELECT count(*), quantile_cont(s, [0.5, 0.9, 0.99]) FROM ("
-        f"SELECT epoch({column} - sent_at) AS s FROM per_message "
-        f"WHERE {column} IS NOT NULL AND sent_at IS NOT NULL AND {column} >= sent_at)"
-    ).fetchone()
-    if row is None or not row[0]:
+def _latency(figures: dict[str, Any] | None) -> Latency:
+    if not figures or not figures["count"]:
         return Latency()
-    p50, p90, p99 = (round(float(value), 3) for value in row[1])
-    return Latency(count=int(row[0]), p50_s=p50, p90_s=p90, p99_s=p99)
-
-
-def _scalar(db: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = db.execute(sql).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _rate(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
+    return Latency(count=figures["count"], p50_s=figures["p50_s"], p90_s=figures["p90_s"],
+                   p99_s=figures["p99_s"], buckets=latency_buckets(figures["buckets"]))
