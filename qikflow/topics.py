@@ -7,6 +7,7 @@ environment or tenant sharing a cluster) changes all of them at once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -55,6 +56,16 @@ class Topics:
         return self.name("contact.optout")
 
     @property
+    def message_state(self) -> str:
+        """Compacted: the current state of every outbound message, keyed by message id."""
+        return self.name("message.state")
+
+    @property
+    def contact_window(self) -> str:
+        """Compacted: the 24-hour window of every contact, keyed by `<account>:<contact>`."""
+        return self.name("contact.window")
+
+    @property
     def sink_dlq(self) -> str:
         """Records a sink could not decode or store."""
         return self.name("sink.dlq")
@@ -62,6 +73,13 @@ class Topics:
     def event(self, event_type: str) -> str:
         """The topic of an event type: `event("message.text")` is `qikchat.message.text`."""
         return self.name(event_type)
+
+    @property
+    def events_pattern(self) -> str:
+        """A regular expression for every per-type topic (`message.<type>`,
+        `status.<status>`) and nothing else: not `message.state`, which holds the states of
+        outbound messages, not incoming messages."""
+        return rf"^{re.escape(self.prefix)}\.(message\.(?!state$)|status\.)[a-z0-9_]+$"
 
     def events(self, event_types: Iterable[str]) -> list[str]:
         """The per-type topics of `event_types` (`<prefix>.message.*`, `<prefix>.status.*`)."""

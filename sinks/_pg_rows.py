@@ -7,7 +7,7 @@ batch are merged here with `OutboundState.merge`, whose rules the upsert also re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +15,8 @@ import orjson
 
 from sinks._flat_columns import message_fields, utc
 from sinks.base import PoisonRecordError, SinkRecord
-from streams.events import STATUS_RANK, Event, OptOutEvent, StatusContent
+from streams.contact_window import ContactWindow
+from streams.events import Event, OptOutEvent, StatusContent
 from streams.outbound_state import OutboundState
 
 
@@ -54,6 +55,14 @@ class StatusRow:
     conversation_id: str | None
     pricing_category: str | None
     raw: str
+    pricing_billable: bool | None
+    pricing_model: str | None
+    pricing_type: str | None
+    conversation_origin: str | None
+    conversation_expires_at: datetime | None
+    biz_opaque_callback_data: str | None
+    recipient_id: str | None
+    errors: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +86,27 @@ class Rows:
     statuses: dict[tuple[str, str], StatusRow]
     outbound: dict[str, OutboundState]
     optouts: dict[tuple[str, str], OptOutRow]
+    windows: dict[bytes, WindowRow]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRow:
+    account: str
+    contact: str
+    opened_at: datetime
+    last_incoming_at: datetime
+    closes_at: datetime
+    last_message_id: str
+
+    @classmethod
+    def of(cls, window: ContactWindow) -> WindowRow:
+        return cls(window.account, window.contact, utc(window.opened_at),
+                   utc(window.last_incoming_at), utc(window.closes_at), window.last_message_id)
 
 
 def to_rows(batch: list[SinkRecord]) -> Rows:
-    rows = Rows({}, {}, {}, {})
+    rows = Rows({}, {}, {}, {}, {})
+    windows: dict[bytes, ContactWindow] = {}
     for record in batch:
         event = record.event
         if isinstance(event, OptOutEvent):
@@ -93,6 +119,11 @@ def to_rows(batch: list[SinkRecord]) -> Rows:
                 rows.optouts[key] = optout
         elif event.kind == "message":
             rows.inbound.setdefault(event.message_id, _inbound_row(event))
+            window = ContactWindow.of_event(event)
+            if window is not None:
+                current_window = windows.get(window.key)
+                windows[window.key] = (window if current_window is None
+                                       else current_window.extend(window))
         else:
             status = _status_row(event)
             rows.statuses.setdefault((status.message_id, status.status), status)
@@ -102,6 +133,7 @@ def to_rows(batch: list[SinkRecord]) -> Rows:
                 rows.outbound[outbound.message_id] = (
                     outbound if current_outbound is None else current_outbound.merge(outbound)
                 )
+    rows.windows = {key: WindowRow.of(window) for key, window in windows.items()}
     return rows
 
 
@@ -160,6 +192,7 @@ def _status_content(event: Event) -> StatusContent:
 
 def _status_row(event: Event) -> StatusRow:
     content = _status_content(event)
+    pricing, conversation = content.pricing, content.conversation
     return StatusRow(
         message_id=event.message_id, status=content.status, event_id=event.event_id,
         account=event.account, contact=event.contact_number,
@@ -168,28 +201,30 @@ def _status_row(event: Event) -> StatusRow:
         error_title=content.error_title, error_detail=content.error_detail,
         conversation_id=content.conversation_id, pricing_category=content.pricing_category,
         raw=_json(event.raw),
+        pricing_billable=pricing.billable if pricing else None,
+        pricing_model=pricing.pricing_model if pricing else None,
+        pricing_type=pricing.type if pricing else None,
+        conversation_origin=conversation.origin_type if conversation else None,
+        conversation_expires_at=utc(conversation.expires_at) if conversation else None,
+        biz_opaque_callback_data=content.biz_opaque_callback_data,
+        recipient_id=content.recipient_id,
+        errors=_json([error.model_dump(mode="json") for error in content.errors])
+        if content.errors else None,
     )
 
 
 def _outbound_row(event: Event) -> OutboundState | None:
-    """None for `unknown` statuses: they are kept in message_status_events only."""
-    content = _status_content(event)
-    status = content.status
-    if status not in STATUS_RANK and status != "failed":
+    """The callback's state as the message-state agent builds it (`OutboundState.of_event`);
+    None for `unknown` statuses: they are kept in message_status_events only."""
+    _status_content(event)
+    state = OutboundState.of_event(event)
+    if state is None:
         return None
-    at = utc(event.occurred_at)
-    failed = status == "failed"
-    return OutboundState(
-        message_id=event.message_id, account=event.account, contact=event.contact_number,
-        status_rank=STATUS_RANK.get(status, 0), failed=failed,
-        error_code=content.error_code if failed else None,
-        error_title=content.error_title if failed else None,
-        sent_at=_earliest(utc(content.sent_at), at if status == "sent" else None),
-        delivered_at=_earliest(utc(content.delivered_at), at if status == "delivered" else None),
-        read_at=_earliest(utc(content.read_at), at if status == "read" else None),
-        failed_at=at if failed else None,
-        updated_at=at or utc(event.received_at),
-    )
+    # PostgreSQL reads the first and last instants Python holds as -infinity and infinity.
+    return replace(state, **{name: utc(getattr(state, name)) for name in _TIMES})
+
+
+_TIMES = ("sent_at", "delivered_at", "read_at", "failed_at", "updated_at")
 
 
 def _optout_row(event: OptOutEvent) -> OptOutRow:
@@ -203,14 +238,6 @@ def _optout_row(event: OptOutEvent) -> OptOutRow:
         event_id=event.event_id, matched=event.matched, text=event.text,
         received_at=utc(event.received_at),
     )
-
-
-def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
-    if first is None:
-        return second
-    if second is None:
-        return first
-    return min(first, second)
 
 
 def _json(value: Any) -> str:

@@ -1,7 +1,7 @@
 """PostgresSink: the current state of every message, upserted in batches with asyncpg.
 
 One transaction per batch, one `INSERT ... SELECT FROM unnest(...) ON CONFLICT` per table,
-so a batch of thousands of events costs four round trips. The upserts are idempotent and
+so a batch of thousands of events costs a round trip per table. The upserts are idempotent and
 order-independent (see migrations/0001_initial.sql), which at-least-once delivery needs.
 """
 
@@ -43,10 +43,13 @@ ON CONFLICT (message_id) DO NOTHING
 UPSERT_STATUS = """
 INSERT INTO message_status_events (message_id, status, event_id, account, contact,
     original_status, occurred_at, received_at, error_code, error_title, error_detail,
-    conversation_id, pricing_category, raw)
+    conversation_id, pricing_category, raw, pricing_billable, pricing_model, pricing_type,
+    conversation_origin, conversation_expires_at, biz_opaque_callback_data, recipient_id,
+    errors)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::text[], $11::text[],
-    $12::text[], $13::text[], $14::jsonb[])
+    $12::text[], $13::text[], $14::jsonb[], $15::boolean[], $16::text[], $17::text[],
+    $18::text[], $19::timestamptz[], $20::text[], $21::text[], $22::jsonb[])
 ON CONFLICT (message_id, status) DO NOTHING
 """
 
@@ -61,16 +64,19 @@ def _merge_sql(column: str, rule: Rule) -> str:
         return f"{column} = COALESCE({known}, {new})"
     if rule is Rule.ANY:
         return f"{column} = {stored} OR {new}"
+    if rule is Rule.UNION:
+        return f"{column} = {stored} | {new}"
     function = "GREATEST" if rule is Rule.HIGHEST else "LEAST"
     return f"{column} = {function}({stored}, {new})"
 
 
 UPSERT_OUTBOUND = """
 INSERT INTO outbound_messages AS o (message_id, account, contact, status_rank, failed,
-    error_code, error_title, sent_at, delivered_at, read_at, failed_at, updated_at)
+    error_code, error_title, sent_at, delivered_at, read_at, failed_at, updated_at,
+    pricing_category, statuses)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::boolean[],
     $6::bigint[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
-    $11::timestamptz[], $12::timestamptz[])
+    $11::timestamptz[], $12::timestamptz[], $13::text[], $14::smallint[])
 ON CONFLICT (message_id) DO UPDATE SET
     """ + ",\n    ".join(_merge_sql(column, rule) for column, rule in MERGE_RULES.items())
 
@@ -88,8 +94,28 @@ ON CONFLICT (account, contact) DO UPDATE SET
 """
 
 
+# ContactWindow.extend, in SQL: `w` is the stored window, EXCLUDED the batch's.
+UPSERT_WINDOW = """
+INSERT INTO contact_windows AS w (account, contact, opened_at, last_incoming_at, closes_at,
+    last_message_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
+    $5::timestamptz[], $6::text[])
+ON CONFLICT (account, contact) DO UPDATE SET
+    opened_at = CASE
+        WHEN EXCLUDED.last_incoming_at > w.last_incoming_at THEN
+            CASE WHEN EXCLUDED.opened_at >= w.closes_at THEN EXCLUDED.opened_at
+                 ELSE LEAST(w.opened_at, EXCLUDED.opened_at) END
+        WHEN EXCLUDED.closes_at >= w.opened_at THEN LEAST(w.opened_at, EXCLUDED.opened_at)
+        ELSE w.opened_at END,
+    last_message_id = CASE WHEN EXCLUDED.last_incoming_at > w.last_incoming_at
+                           THEN EXCLUDED.last_message_id ELSE w.last_message_id END,
+    last_incoming_at = GREATEST(w.last_incoming_at, EXCLUDED.last_incoming_at),
+    closes_at = GREATEST(w.closes_at, EXCLUDED.closes_at)
+"""
+
+
 class PostgresSink(Sink):
-    """Writes the four tables of the operational store; migrates the schema on setup."""
+    """Writes the five tables of the operational store; migrates the schema on setup."""
 
     name = "postgres"
 
@@ -123,6 +149,7 @@ class PostgresSink(Sink):
             (UPSERT_STATUS, list(rows.statuses.values())),
             (UPSERT_OUTBOUND, list(rows.outbound.values())),
             (UPSERT_OPTOUT, list(rows.optouts.values())),
+            (UPSERT_WINDOW, list(rows.windows.values())),
         ]
         if self._pool is None:
             raise StoreUnavailableError("the PostgreSQL pool is not open (setup did not run)")

@@ -67,6 +67,19 @@ class StreamsMetrics:
             ["agent"],
             registry=self.registry,
         )
+        self.state_unchanged = Counter(
+            "qikflow_streams_state_unchanged",
+            "Events a state agent read that changed no state (resent or late callbacks)",
+            ["agent"],
+            registry=self.registry,
+        )
+        self.state_republished = Counter(
+            "qikflow_streams_state_republished",
+            "States published again because the event that made them was read again "
+            "(after a restart or a rebalance)",
+            ["agent"],
+            registry=self.registry,
+        )
         self._routed_by_type: dict[str, Any] = {}
 
     def count_routed(self, event_type: str) -> None:

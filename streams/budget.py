@@ -14,7 +14,11 @@ With B the largest body the ingest accepts:
   headers; a record beyond the budget is dead-lettered as a bounded preview
   (`dead_letters.py`);
 - a changelog record of the dedup table is a key of at most TABLE_KEY_BYTES (longer event
-  ids are hashed, `dedup.py`) and a value of at most TABLE_VALUE_BYTES.
+  ids are hashed, `dedup.py`) and a value of at most TABLE_VALUE_BYTES;
+- a state (`message.state`, `contact.window`, and their tables' changelog records) is at
+  most STATE_VALUE_BYTES, keyed by at most MAX_ID_BYTES: it holds ids (MAX_ID_BYTES each),
+  the account and contact (capped by the ingest), times, and texts cut to
+  `outbound_state.TEXT_CHARS` characters.
 
 Each topic must take batches of its largest record or of a full producer batch, whichever
 is larger; the worker creates its topics so and refuses to start when an existing one is
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 EVENT_OVERHEAD_BYTES = 64 * 1024
 TABLE_KEY_BYTES = 255
 TABLE_VALUE_BYTES = 64
+STATE_VALUE_BYTES = 16 * 1024
 EVENT_TYPE_BYTES = max(len(event_type) for event_type in event_types())
 
 SETTING = "QIKFLOW_MAX_BODY_BYTES"
@@ -132,6 +137,17 @@ class WorkerBudget:
         return RecordShape(TABLE_VALUE_BYTES, TABLE_KEY_BYTES)
 
     @property
+    def state(self) -> RecordShape:
+        """A state record or a changelog record of a state table, with its headers."""
+        return RecordShape(STATE_VALUE_BYTES, MAX_ID_BYTES, (
+            (names.EVENT_ID, MAX_ID_BYTES), (names.EVENT_TYPE, EVENT_TYPE_BYTES)))
+
+    @property
+    def state_limit_bytes(self) -> int:
+        """The `max.message.bytes` of a state table's changelog."""
+        return self.limit(self.state.batch_bytes)
+
+    @property
     def dead_letter_bytes(self) -> int:
         """The largest dead letter: of a raw record, an event or a whole keyed record, or
         a preview of a record beyond the budget."""
@@ -148,7 +164,8 @@ class WorkerBudget:
     @property
     def agents_request_bytes(self) -> int:
         """`producer_max_request_size` of the Faust app: events, changelog, dead letters."""
-        return max(self.event.batch_bytes, self.changelog.batch_bytes, self.dead_letter_bytes)
+        return max(self.event.batch_bytes, self.changelog.batch_bytes, self.state.batch_bytes,
+                   self.dead_letter_bytes)
 
     # -- topics -------------------------------------------------------------
 
@@ -168,6 +185,8 @@ class WorkerBudget:
             self._need(self.dead_letter_bytes, f"dead letters of {body} and of its events"
                        )(topics.dlq),
             events(topics.optout),
+            *(self._need(self.state.batch_bytes, "a state record")(name)
+              for name in (topics.message_state, topics.contact_window)),
         ]
 
     def _need(self, record_bytes: int, why: str) -> Callable[[str], TopicNeed]:

@@ -29,7 +29,6 @@ makes the window exact whatever compaction has not yet removed.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import logging
@@ -38,10 +37,10 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from faust.streams import _current_event
-from faust.types import TP
 
 from qikflow.size_budget import TOPIC_LIMIT
 from streams import headers as names
+from streams._changelog import ChangelogOffsets
 from streams._keyed import KeyedBundleError, KeyedEvent, read_keyed
 from streams._output import Delivery, Original, Output
 from streams.budget import TABLE_KEY_BYTES
@@ -122,8 +121,7 @@ class Deduplicator:
         self._metrics = streams.metrics
         self._window_ms = streams.settings.dedup_window_s * 1000
         self.output = Output(streams, names.DEDUP)
-        self._delivered: dict[TP, int] = {}  # highest changelog offset confirmed
-        self._persisted: dict[TP, int] = {}  # highest one written to the store
+        self.changelog = ChangelogOffsets(self._store)
         self.handled = HandledOffsets()
 
     async def handle(self, current: EventT[Any]) -> None:
@@ -194,12 +192,12 @@ class Deduplicator:
         future = await self.output.send(
             delivery, self._changelog, key, value, [], partition=delivery.source.partition
         )
-        future.add_done_callback(self._changelog_delivered)
+        future.add_done_callback(self.changelog.delivered)
 
     async def _forget(self, current: EventT[Any], delivery: Delivery, key: bytes,
                       previous: bytes | None) -> None:
         """An output of the event failed: put its table entry back as it was before."""
-        _make_current(current)
+        make_current(current)
         if previous is None:
             del self._store[key]
         else:
@@ -207,32 +205,10 @@ class Deduplicator:
         await self.output.send(delivery, self._changelog, key, previous, [],
                                partition=delivery.source.partition)
 
-    def _changelog_delivered(self, future: asyncio.Future[Any]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            return
-        metadata = future.result()
-        tp = TP(metadata.topic, metadata.partition)
-        if metadata.offset > self._delivered.get(tp, -1):
-            self._delivered[tp] = metadata.offset
-
     def keep_partitions(self, partitions: set[int]) -> None:
         """After a rebalance: forget what concerns the partitions this worker lost."""
         self.handled.keep(partitions)
-        for offsets in (self._delivered, self._persisted):
-            for tp in [tp for tp in offsets if tp.partition not in partitions]:
-                del offsets[tp]
-
-    def persist_offsets(self) -> None:
-        """Tell the store how far its changelog goes (Faust's changelog callback does the
-        same, per record), so recovery after a restart reads only what is newer.
-
-        Called once per batch rather than per record: a RocksDB write per event was 4 % of
-        the worker's time, and an offset that lags only makes recovery re-read a few
-        changelog records, which it applies idempotently."""
-        for tp, offset in self._delivered.items():
-            if offset > self._persisted.get(tp, -1):
-                self._persisted[tp] = offset
-                self._store.set_persisted_offset(tp, offset)
+        self.changelog.keep(partitions)
 
 
 def register(streams: StreamsApp) -> None:
@@ -273,14 +249,14 @@ def register(streams: StreamsApp) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
         async for events in batches:
             for event in events:
-                _make_current(event)
+                make_current(event)
                 await dedup.handle(event)
-            dedup.persist_offsets()
+            dedup.changelog.persist()
 
     app.agent(keyed, name=names.DEDUP)(deduplicate)
 
 
-def _make_current(event: Any) -> None:
+def make_current(event: Any) -> None:
     """Make `event` Faust's current event in this task, for the table.
 
     A table write goes to the changelog partition of `faust.current_event()`, which Faust

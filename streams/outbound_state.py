@@ -4,17 +4,37 @@ Every status callback of a message says something about it (sent, delivered, rea
 failed, and when); its state is what all of them say together. Callbacks arrive late,
 twice, and out of order, so the rules are associative and, but for FIRST_KNOWN,
 commutative: the state after a sequence of callbacks does not depend on where a consumer
-splits it into batches. The PostgreSQL sink merges the callbacks of one batch with
-`OutboundState.merge` and renders the same `MERGE_RULES` as its upsert
-(`sinks/postgres.py`), so the two can never disagree.
+splits it into batches. Two consumers apply them:
+
+- the PostgreSQL sink merges the callbacks of one batch with `OutboundState.merge` and
+  renders the same `MERGE_RULES` as its upsert (`sinks/postgres.py`);
+- the message-state agent folds every callback into a Faust table and publishes each
+  change on `<prefix>.message.state` (`streams/agents/message_state.py`).
+
+Both build a callback's state with `OutboundState.of_event`, so the two can never disagree.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, fields, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
+
+from streams.events import SCHEMA_VERSION, STATUS_RANK, Event, StatusContent
+
+# A provider time later than the receipt by more than this is not believed: the state takes
+# the receipt time instead (the event keeps what was sent). Clocks drift; a callback does
+# not arrive before it happens.
+CLOCK_SKEW = timedelta(minutes=5)
+# Text taken from a callback into the state is cut to this many characters: a state merges
+# the fields of several callbacks, and must stay a small record (titles are short).
+TEXT_CHARS = 512
+# One bit per status in `statuses`: which distinct callbacks the state holds.
+STATUS_BITS = {"sent": 1, "delivered": 2, "read": 4, "failed": 8}
+RANK_NAMES = {3: "read", 2: "delivered", 1: "sent"}
 
 
 class Rule(enum.Enum):
@@ -24,6 +44,7 @@ class Rule(enum.Enum):
     EARLIEST = "earliest"  # the smaller value; an unknown (None) one never wins
     ANY = "any"  # true once either is true
     FIRST_KNOWN = "first_known"  # the first value that is neither None nor ""
+    UNION = "union"  # the bits set in either (bit flags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +63,85 @@ class OutboundState:
     read_at: datetime | None
     failed_at: datetime | None
     updated_at: datetime
+    pricing_category: str | None = None
+    statuses: int = 0  # STATUS_BITS of the distinct callbacks applied
 
     def merge(self, later: OutboundState) -> OutboundState:
         """This state with `later` (a callback that arrived after it) applied."""
         merged = {name: _apply(rule, getattr(self, name), getattr(later, name))
                   for name, rule in MERGE_RULES.items()}
         return replace(self, **merged)
+
+    @classmethod
+    def of_event(cls, event: Event) -> OutboundState | None:
+        """The state one status callback says; None for `unknown` statuses (they are kept
+        on `status.unknown` and in `message_status_events`, and move no state)."""
+        content = event.content
+        if not isinstance(content, StatusContent):
+            raise TypeError(f"event {event.event_id} of type {event.type} is not a status")
+        status = content.status
+        if status not in STATUS_BITS:
+            return None
+        received = _utc(event.received_at)
+        at = believed(event.occurred_at, received)
+        failed = status == "failed"
+        return cls(
+            message_id=event.message_id, account=event.account, contact=event.contact_number,
+            status_rank=STATUS_RANK.get(status, 0), failed=failed,
+            error_code=content.error_code if failed else None,
+            error_title=_cut(content.error_title) if failed else None,
+            sent_at=_earliest(believed(content.sent_at, received),
+                              at if status == "sent" else None),
+            delivered_at=_earliest(believed(content.delivered_at, received),
+                                   at if status == "delivered" else None),
+            read_at=_earliest(believed(content.read_at, received),
+                              at if status == "read" else None),
+            failed_at=at if failed else None,
+            updated_at=at or received,
+            pricing_category=_cut(content.pricing_category),
+            statuses=STATUS_BITS[status],
+        )
+
+    # -- the published form (`<prefix>.message.state`) ---------------------------------
+
+    @property
+    def status(self) -> str:
+        """The highest status reached, or `failed` when none but `failed` arrived."""
+        return RANK_NAMES.get(self.status_rank, "failed")
+
+    @property
+    def callbacks(self) -> int:
+        """How many distinct status callbacks (sent, delivered, read, failed) were seen."""
+        return bin(self.statuses).count("1")
+
+    def to_record(self) -> dict[str, Any]:
+        """The value published on `<prefix>.message.state` (`MessageStateRecord`)."""
+        return {
+            "schema_version": SCHEMA_VERSION, "type": "message.state",
+            "message_id": self.message_id, "account": self.account, "contact": self.contact,
+            "status": self.status, "status_rank": self.status_rank, "failed": self.failed,
+            "error_code": self.error_code, "error_title": self.error_title,
+            "pricing_category": self.pricing_category,
+            "sent_at": _iso(self.sent_at), "delivered_at": _iso(self.delivered_at),
+            "read_at": _iso(self.read_at), "failed_at": _iso(self.failed_at),
+            "updated_at": _iso(self.updated_at),
+            "statuses_seen": [name for name, bit in STATUS_BITS.items() if self.statuses & bit],
+            "callbacks": self.callbacks,
+        }
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_record())
+
+    @classmethod
+    def from_json(cls, data: bytes) -> OutboundState:
+        """A state from its published form (the message-state table keeps that form)."""
+        record = orjson.loads(data)
+        times = ("sent_at", "delivered_at", "read_at", "failed_at", "updated_at")
+        values = {f.name: record[f.name] for f in fields(cls) if f.name in record}
+        for name in times:
+            values[name] = _parse_time(values[name])
+        values["statuses"] = sum(STATUS_BITS[name] for name in record["statuses_seen"])
+        return cls(**values)
 
 
 # Every field but the key. `updated_at` is the time of the latest callback applied.
@@ -63,8 +157,19 @@ MERGE_RULES: dict[str, Rule] = {
     "read_at": Rule.EARLIEST,
     "failed_at": Rule.EARLIEST,
     "updated_at": Rule.HIGHEST,
+    "pricing_category": Rule.FIRST_KNOWN,
+    "statuses": Rule.UNION,
 }
 TEXT_FIELDS = frozenset(f.name for f in fields(OutboundState) if str(f.type).startswith("str"))
+
+
+def believed(at: datetime | None, received: datetime) -> datetime | None:
+    """A provider time as the state takes it: in UTC, or the receipt time when it is
+    later than the receipt by more than CLOCK_SKEW."""
+    if at is None:
+        return None
+    at = _utc(at)
+    return received if at > received + CLOCK_SKEW else at
 
 
 def _known(value: Any) -> bool:
@@ -76,8 +181,30 @@ def _apply(rule: Rule, first: Any, second: Any) -> Any:
         return first if _known(first) else second
     if rule is Rule.ANY:
         return bool(first or second)
+    if rule is Rule.UNION:
+        return int(first or 0) | int(second or 0)
     if first is None:
         return second
     if second is None:
         return first
     return max(first, second) if rule is Rule.HIGHEST else min(first, second)
+
+
+def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
+    return _apply(Rule.EARLIEST, first, second)  # type: ignore[no-any-return]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _cut(value: str | None) -> str | None:
+    return value[:TEXT_CHARS] if value is not None else None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None

@@ -48,6 +48,23 @@ class StreamsSettings(BaseSettings):
         ge=1,
         description="An event whose id was seen less than this many seconds ago is dropped.",
     )
+    state_retention_s: int = Field(
+        30 * 86_400,
+        ge=86_400,
+        description=(
+            "How long the state of an outbound message is kept after its last change, in the "
+            "message-state table and on `<prefix>.message.state`; a callback for a message "
+            "older than this starts its state afresh."
+        ),
+    )
+    window_retention_s: int = Field(
+        7 * 86_400,
+        ge=2 * 86_400,
+        description=(
+            "How long a contact's 24-hour window is kept after its last incoming message, in "
+            "the contact-window table and on `<prefix>.contact.window`."
+        ),
+    )
     batch_size: int = Field(
         1000,
         ge=1,

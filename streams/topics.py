@@ -21,6 +21,7 @@ from qikflow.topics import Topics
 from streams.budget import WorkerBudget
 from streams.errors import TopicTooSmallError
 from streams.events import event_types
+from streams.settings import StreamsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -36,27 +37,44 @@ def event_topics(topics: Topics) -> list[str]:
 
 def output_topics(topics: Topics) -> list[str]:
     """Every published topic the worker writes."""
-    return [*event_topics(topics), topics.unknown, topics.dlq, topics.optout]
+    return [*event_topics(topics), topics.unknown, topics.dlq, topics.optout,
+            topics.message_state, topics.contact_window]
+
+
+def state_topic_configs(topics: Topics, settings: StreamsSettings) -> dict[str, dict[str, str]]:
+    """The compacted state topics: the latest record of each key is kept, for as long as
+    the agent's table keeps its state."""
+    return {
+        topics.message_state: {"cleanup.policy": "compact,delete",
+                               "retention.ms": str(settings.state_retention_s * 1000)},
+        topics.contact_window: {"cleanup.policy": "compact,delete",
+                                "retention.ms": str(settings.window_retention_s * 1000)},
+    }
 
 
 def worker_topics(kafka: KafkaSettings, budget: WorkerBudget,
-                  topics: Topics | None = None) -> list[TopicSpec]:
+                  topics: Topics | None = None,
+                  settings: StreamsSettings | None = None) -> list[TopicSpec]:
     """Every topic the worker reads or writes (for `kafka`'s prefix, or `topics`), to create
     when missing, each with the `max.message.bytes` its largest record needs."""
     topics = topics or Topics.from_settings(kafka)
+    compacted = state_topic_configs(topics, settings or StreamsSettings())
     raw = specs_for(kafka, [topics.raw], {TOPIC_LIMIT: str(budget.raw_limit_bytes),
                                           **raw_topic_configs(kafka)})
     return [*raw, *(spec for need in budget.needs(topics) for spec in specs_for(
-        kafka, [need.topic], {TOPIC_LIMIT: str(need.limit_bytes)}))]
+        kafka, [need.topic], {TOPIC_LIMIT: str(need.limit_bytes),
+                              **compacted.get(need.topic, {})}))]
 
 
 async def prepare_topics(kafka: KafkaSettings, budget: WorkerBudget,
-                         topics: Topics | None = None) -> None:
+                         topics: Topics | None = None,
+                         settings: StreamsSettings | None = None) -> None:
     """Create the worker's missing topics, then check that every topic it writes takes its
     largest record; raise TopicTooSmallError, naming each one that does not, if any. A
     raw topic that keeps bodies for less than QIKFLOW_RAW_RETENTION_MS gets a WARNING."""
     topics = topics or Topics.from_settings(kafka)
-    await ensure_topics(kafka, worker_topics(kafka, budget, topics), client_id=CLIENT_ID)
+    await ensure_topics(kafka, worker_topics(kafka, budget, topics, settings),
+                        client_id=CLIENT_ID)
     warn_if_short(topics.raw, await _configs(kafka, topics.raw), kafka)
     needs = budget.needs(topics)
     # Topics an older qikflow (or a client's auto-creation) made with the broker's default

@@ -46,7 +46,8 @@ def run_worker(index: int, log_level: str) -> int:
     # Faust creates its changelog topics itself: it needs the replication factor resolved.
     kafka = loop.run_until_complete(resolve_cluster_defaults(kafka))
     try:
-        loop.run_until_complete(prepare_topics(kafka, WorkerBudget.from_settings(settings)))
+        loop.run_until_complete(prepare_topics(kafka, WorkerBudget.from_settings(settings),
+                                               settings=settings))
     except TopicTooSmallError as error:
         logger.error("worker %d NOT started, nothing was read: %s", index, error)
         return EXIT_CONFIG

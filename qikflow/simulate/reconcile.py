@@ -202,7 +202,9 @@ async def reconcile(
     expected = _Expected(truth, report.acked() if report is not None else None)
     deadline = time.monotonic() + options.timeout_s
     prefix = options.kafka.topic_prefix
-    pattern = rf"{re.escape(prefix)}\.(raw|unknown|dlq|contact\.optout|(message|status)\..+)"
+    # Every per-type topic but `message.state` (states, not events).
+    pattern = (rf"{re.escape(prefix)}\.(raw|unknown|dlq|contact\.optout|"
+               rf"message\.(?!state$)[a-z0-9_]+|status\.[a-z0-9_]+)")
     findings = _KafkaFindings(prefix, expected, options.routed_copies_allowed)
 
     async with KafkaReader(options.kafka, pattern, options.since_ms) as reader:

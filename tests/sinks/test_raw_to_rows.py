@@ -37,8 +37,9 @@ async def send_raw(bootstrap: str, topic: str, bodies: list[bytes]) -> None:
     await producer.start()
     try:
         for body in bodies:
+            # Received after the statuses it carries happened, as always in real life.
             record = RawRecord(body=body, receipt_id=str(uuid.uuid4()),
-                               received_at_ms=1_763_640_000_000, account="acme",
+                               received_at_ms=1_795_179_600_000, account="acme",
                                content_type="application/json")
             await producer.send(topic, body, headers=record.headers())
         await producer.flush()

@@ -26,8 +26,9 @@ from tests.fixtures.kafka import consume
 
 REPO = Path(__file__).resolve().parents[2]
 READY_S = 120.0
-# The per-type topics of one prefix, for `read` (format with the prefix).
-EVENTS_PATTERN = r"^{}\.(message|status)\..*"
+# The per-type topics of one prefix, for `read` (format with the prefix); as
+# `Topics.events_pattern`: `message.state` holds states, not events.
+EVENTS_PATTERN = r"^{}\.(message\.(?!state$)|status\.)[a-z0-9_]+$"
 # Fewer partitions than production: each test prefix creates ~25 topics on a shared broker.
 TEST_PARTITIONS = 3
 CUSTOMER = "+919876543210"
@@ -81,6 +82,7 @@ class WorkerCluster:
     extra_agents: str = ""
     base_port: int = field(default_factory=free_port)
     workers: list[WorkerProcess] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         return {
@@ -93,6 +95,7 @@ class WorkerCluster:
             "QIKFLOW_TOPIC_PARTITIONS": str(TEST_PARTITIONS),
             "QIKFLOW_STREAMS_COMMIT_INTERVAL_S": "0.5",
             "QIKFLOW_STREAMS_EXTRA_AGENTS": self.extra_agents,
+            **self.extra_env,
         }
 
     def start(self, index: int = 0) -> WorkerProcess:

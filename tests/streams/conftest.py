@@ -128,7 +128,7 @@ def routing_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
     try:
         asyncio.run(send_raw(kafka_bootstrap, topics.raw, bodies))
         prefix = topics.prefix
-        events = read(kafka_bootstrap, rf"^{prefix}\.(message|status)\..*", len(expected_events))
+        events = read(kafka_bootstrap, topics.events_pattern, len(expected_events))
         unknown_records = read(kafka_bootstrap, rf"^{prefix}\.unknown$", len(unknown))
         # The dead-letter topic also gets the text the failing agent raised on.
         dlq = read(kafka_bootstrap, rf"^{prefix}\.dlq$", len(undecodable) + 1)

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingest.record import RawRecord
+from qikflow.topics import Topics
 from streams.events import Event, OptOutEvent, event_types
 from streams.parsers import Parsed, parse_raw
 from streams.schemas import all_schemas, write_schemas
@@ -137,7 +138,7 @@ def test_every_event_a_worker_publishes_matches_its_schema(
     routing_run: RoutingRun, kafka_bootstrap: str
 ) -> None:
     prefix = routing_run.topics.prefix
-    pattern = rf"^{prefix}\.(message|status)\..*"
+    pattern = Topics(prefix).events_pattern
     records = asyncio.run(
         subscribe_and_read(kafka_bootstrap, pattern, len(routing_run.expected_events))
     )

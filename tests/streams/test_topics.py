@@ -33,7 +33,8 @@ def test_the_worker_creates_raw_keyed_and_every_published_topic_at_the_default_s
     assert [spec.name for spec in specs] == [topics.raw, topics.keyed, *output_topics(topics)]
     assert set(output_topics(topics)) == {
         *(f"acme.{event_type}" for event_type in event_types()),
-        "acme.unknown", "acme.dlq", "acme.contact.optout",
+        "acme.unknown", "acme.dlq", "acme.contact.optout", "acme.message.state",
+        "acme.contact.window",
     }
     defaults = KafkaSettings.model_fields
     for spec in specs:
@@ -56,6 +57,18 @@ def test_every_topic_takes_its_largest_record_at_the_default_body_limit() -> Non
     assert limits["acme.dlq"] > max(v for k, v in limits.items() if k != "acme.dlq")
     assert limits["acme.raw"] == DEFAULT_BUDGET.raw_limit_bytes == DEFAULT_BUDGET.raw.batch_bytes
     assert limits["acme.raw"] > body
+    # A state record is small: a producer batch is its limit.
+    assert limits["acme.message.state"] == limits["acme.contact.window"] == (
+        StreamsSettings().producer_max_batch_bytes) >= DEFAULT_BUDGET.state.batch_bytes
+
+
+def test_the_state_topics_are_compacted_for_as_long_as_their_tables_keep_a_state() -> None:
+    configs = {spec.name: spec.configs
+               for spec in worker_topics(KafkaSettings(topic_prefix="acme"), DEFAULT_BUDGET)}
+    assert configs["acme.message.state"]["cleanup.policy"] == "compact,delete"
+    assert configs["acme.message.state"]["retention.ms"] == str(30 * 86_400_000)
+    assert configs["acme.contact.window"]["retention.ms"] == str(7 * 86_400_000)
+    assert "cleanup.policy" not in configs["acme.message.text"]
 
 
 def test_another_prefix_names_other_topics() -> None:
