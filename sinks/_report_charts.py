@@ -176,7 +176,7 @@ def failures_chart(failures: list[dict[str, Any]]) -> str:
         y = 6 + n * row_h
         parts.append(
             f"<g{figure(f'failures.{code}', row['messages'])}>"
-            + text(label_w - 10, y + 16, shorten(caption, 60), anchor="end", css="label")
+            + text(label_w - 10, y + 16, shorten(caption, 52), anchor="end", css="label")
             + rect(label_w, y, row["messages"] * scale, 22, "#ff725c",
                    f"{caption}: {number(row['messages'])} messages")
             + text(label_w + row["messages"] * scale + 8, y + 16, number(row["messages"]),

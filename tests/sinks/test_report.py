@@ -188,7 +188,7 @@ SIM_END = SIM_START + timedelta(hours=10)
 
 
 def simulated_events(seed: int = 13) -> list[Event | OptOutEvent]:
-    """About 1,500 events of ten busy hours: three accounts, incoming messages of six types,
+    """About 860 events of ten busy hours: three accounts, incoming messages of six types,
     outbound messages with log-normal delivery and read times, stuck and failed ones."""
     rng = random.Random(seed)
     contacts = [f"+9198{rng.randrange(10**8):08d}" for _ in range(80)]
