@@ -1,5 +1,5 @@
-"""`qikflow trace`, `qikflow redrive`, `qikflow replay`: the operator actions on the command
-line (the console calls the same functions)."""
+"""`qikflow trace`, `qikflow redrive`, `qikflow replay`, `qikflow window`: the operator actions
+on the command line (the console calls the same functions)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,17 @@ def register(subparsers: Any) -> None:
     redrive.add_argument("--dry-run", action="store_true", help="count, send nothing")
     redrive.set_defaults(handler=_redrive)
 
+    window = subparsers.add_parser(
+        "window", help="is a contact's 24-hour customer-service window open, until when",
+        description=(
+            "Read the contact's window from PostgreSQL (the postgres sink keeps it). Exit "
+            "status: 0 open, 3 closed or no incoming message on record, 1 the database "
+            "failed, 2 bad input."))
+    window.add_argument("phone", help="the contact's number, e.g. +919800000001")
+    window.add_argument("--account", default=None, help="account label (default: every one)")
+    window.add_argument("--json", action="store_true", help="print JSON")
+    window.set_defaults(handler=_window)
+
     replay = subparsers.add_parser(
         "replay", help="make a stopped sink read its topics again from a moment",
         description=("Move the sink's consumer group back to the offsets of --since. The "
@@ -49,6 +60,44 @@ def register(subparsers: Any) -> None:
     sink.add_argument("--since", required=True, help="the moment to read from (24h, ISO)")
     sink.add_argument("--dry-run", action="store_true", help="show the records per partition")
     sink.set_defaults(handler=_replay)
+
+
+# `qikflow window`: the window is closed, or there is none.
+WINDOW_CLOSED = 3
+
+
+def _window(args: argparse.Namespace) -> int:
+    import orjson
+
+    from qikflow._logging import quiet_client_logs
+    from qikflow.operations.database import Database
+    from qikflow.operations.errors import OperationError
+    from qikflow.operations.pipeline import Pipeline
+    from qikflow.operations.windows import WindowAnswer, contact_number, windows
+
+    quiet_client_logs()
+
+    async def run() -> list[WindowAnswer]:
+        db = Database(Pipeline.from_env().database_url, pool_size=1)
+        try:
+            return await windows(db, args.phone, args.account)
+        finally:
+            await db.close()
+
+    try:
+        found = asyncio.run(run())
+    except OperationError as error:
+        return _fail("window", error)
+    if args.json:
+        print(orjson.dumps([answer.to_dict() for answer in found],
+                           option=orjson.OPT_INDENT_2).decode())
+    elif not found:
+        scope = f" for account {args.account}" if args.account is not None else ""
+        print(f"{contact_number(args.phone)}: no incoming message on record{scope}, so no "
+              "window: only template messages may be sent")
+    for answer in [] if args.json else found:
+        print(answer.line())
+    return 0 if any(answer.is_open for answer in found) else WINDOW_CLOSED
 
 
 def operator() -> str:

@@ -1,0 +1,85 @@
+"""`qikflow window PHONE`: is the 24-hour customer-service window of a contact open, and
+until when, from the `contact_windows` table the PostgreSQL sink keeps
+(`streams/contact_window.py` defines the window)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from qikflow.operations.database import Database
+from qikflow.operations.errors import BadInputError
+from streams.parsers.json_fields import e164
+
+QUERY = """
+SELECT account, contact, opened_at, last_incoming_at, closes_at, last_message_id
+FROM contact_windows WHERE contact = $1 AND ($2::text IS NULL OR account = $2)
+ORDER BY account
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAnswer:
+    """The window of one contact of one account, as of `now`."""
+
+    account: str
+    contact: str
+    opened_at: datetime
+    last_incoming_at: datetime
+    closes_at: datetime
+    last_message_id: str
+    now: datetime
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at <= self.now < self.closes_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account": self.account, "contact": self.contact, "open": self.is_open,
+            "opened_at": _iso(self.opened_at), "closes_at": _iso(self.closes_at),
+            "last_incoming_at": _iso(self.last_incoming_at),
+            "last_message_id": self.last_message_id,
+            "seconds_left": max(0, int((self.closes_at - self.now).total_seconds())),
+        }
+
+    def line(self) -> str:
+        who = f"{self.contact} (account {self.account or '-'})"
+        if self.is_open:
+            return (f"{who}: window OPEN until {_iso(self.closes_at)} "
+                    f"({_left(self.closes_at - self.now)} left), opened "
+                    f"{_iso(self.opened_at)}; last incoming message {self.last_message_id}")
+        return (f"{who}: window CLOSED since {_iso(self.closes_at)}; last incoming message "
+                f"{self.last_message_id} at {_iso(self.last_incoming_at)}. Only template "
+                "messages may be sent until the contact writes again")
+
+
+def contact_number(phone: str) -> str:
+    """The E.164 form of what the operator typed (`+91 98000 00001`, `919800000001`)."""
+    number = e164(phone)
+    if number is None:
+        raise BadInputError(f"not a phone number: {phone!r} (give 6 to 15 digits, e.g. "
+                            "+919800000001)")
+    return number
+
+
+async def windows(db: Database, phone: str, account: str | None = None,
+                  now: datetime | None = None) -> list[WindowAnswer]:
+    """The windows of `phone` (of every account, or of `account`); empty when the contact
+    never wrote (or wrote before the window retention)."""
+    number = contact_number(phone)
+    rows = await db.fetch(QUERY, number, account)
+    moment = now or datetime.now(UTC)
+    return [WindowAnswer(row["account"], row["contact"], row["opened_at"],
+                         row["last_incoming_at"], row["closes_at"], row["last_message_id"],
+                         moment) for row in rows]
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _left(delta: Any) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
