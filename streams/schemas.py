@@ -1,9 +1,9 @@
 """JSON Schemas of the published topics, generated from the models in `events.py`.
 
 One schema per event type (`type` and `kind` pinned with `const`, `content` pinned to that
-type's content model) plus `contact.optout`. The checked-in copies under `schemas/` are
-regenerated with `python -m streams.schemas [directory]`; a test fails when they
-drift from the models.
+type's content model) plus `contact.optout`, `message.state` and `contact.window`. The
+checked-in copies under `schemas/` are regenerated with `python -m streams.schemas
+[directory]`; a test fails when they drift from the models.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.events import Event, OptOutEvent, content_model, event_types
+from streams.state_records import ContactWindowRecord, MessageStateRecord
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # The repository's `schemas/` directory (this file is streams/schemas.py).
@@ -77,6 +78,10 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     """Schema by file name (`message.text.schema.json`)."""
     schemas = {f"{t}.schema.json": event_schema(t) for t in event_types()}
     schemas["contact.optout.schema.json"] = optout_schema()
+    for name, model in (("message.state", MessageStateRecord),
+                        ("contact.window", ContactWindowRecord)):
+        schemas[f"{name}.schema.json"] = _open(
+            {"$schema": DRAFT, **model.model_json_schema(mode="serialization")})
     return schemas
 
 

@@ -39,7 +39,7 @@ def test_checked_in_schemas_match_the_models(tmp_path: Path) -> None:
 def test_one_schema_per_event_type_plus_optout() -> None:
     schemas = all_schemas()
     assert set(schemas) == {f"{t}.schema.json" for t in event_types()} | {
-        "contact.optout.schema.json"}
+        "contact.optout.schema.json", "message.state.schema.json", "contact.window.schema.json"}
     for schema in schemas.values():
         jsonschema.Draft202012Validator.check_schema(schema)
 

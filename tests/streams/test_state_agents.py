@@ -6,12 +6,14 @@ backwards."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
 import pytest
 
@@ -20,6 +22,7 @@ from streams.agents.message_state import fold
 from streams.events import Event
 from streams.outbound_state import STATUS_BITS, OutboundState
 from streams.parsers import Parsed, parse_raw
+from streams.state_records import ContactWindowRecord, MessageStateRecord
 from tests.streams._states import T0, latest_matches, meta_status, meta_text, read_until
 from tests.streams._worker import WorkerCluster, raw_record, send_raw
 
@@ -43,6 +46,20 @@ def expected_states(bodies: list[bytes]) -> dict[bytes, dict[str, Any]]:
         if folded is not None:
             states[event.message_id] = folded
     return {key.encode(): state.to_record() for key, state in states.items()}
+
+
+CHECKED_IN = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def assert_valid(records: dict[bytes, list[dict[str, Any]]], name: str) -> None:
+    """Every record validates against its checked-in schema and parses with its model."""
+    schema = json.loads((CHECKED_IN / f"{name}.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    model = MessageStateRecord if name == "message.state" else ContactWindowRecord
+    for history in records.values():
+        for record in history:
+            validator.validate(record)
+            model.model_validate(record)
 
 
 def assert_only_forward(history: list[dict[str, Any]]) -> None:
@@ -99,6 +116,8 @@ def test_states_and_windows_are_published_once_per_change(
     # Raw records reach the worker in any order (the raw topic has several partitions):
     # every order gives these states; each record is one more callback.
     assert set(published) == {b"wamid.S1", b"wamid.S2"}
+    assert_valid(published, "message.state")
+    assert_valid(window_records, "contact.window")
     s1 = published[b"wamid.S1"]
     assert [record["callbacks"] for record in s1] == [1, 2, 3]
     assert_only_forward(s1)
