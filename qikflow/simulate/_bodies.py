@@ -32,6 +32,15 @@ ERRORS = (
     (131026, "Message undeliverable"), (131047, "Re-engagement message"),
     (131051, "Unsupported message type"), (131000, "Something went wrong"),
 )
+# Pricing categories of outbound messages, chosen by the message id (no draw from the
+# random source, so adding them changed no other body of a seeded run).
+CATEGORIES = ("utility", "marketing", "authentication", "service")
+ERROR_DETAILS = {
+    131026: "Receiver is incapable of receiving this message",
+    131047: "More than 24 hours have passed since the customer last replied",
+    131051: "Message type is not supported",
+    131000: "Something went wrong",
+}
 BUSINESS_NUMBER = "918041234567"
 PHONE_NUMBER_ID = "106540352242922"
 WABA_ID = "102290129340398"
@@ -45,6 +54,28 @@ class Contact:
     @property
     def wa_id(self) -> str:
         return self.number.lstrip("+")
+
+
+def _digest(message_id: str) -> int:
+    """A number fixed by the message id (stable across runs and processes)."""
+    return sum(message_id.encode())
+
+
+def _category(message_id: str) -> str:
+    return CATEGORIES[_digest(message_id) % len(CATEGORIES)]
+
+
+def _pricing(message_id: str) -> dict[str, Any]:
+    category = _category(message_id)
+    free = category == "service"
+    return {"billable": not free, "pricing_model": "PMP",
+            "type": "free_customer_service" if free else "regular", "category": category}
+
+
+def _error(error: tuple[int, str]) -> dict[str, Any]:
+    code, title = error
+    return {"code": code, "title": title, "message": title,
+            "error_data": {"details": ERROR_DETAILS.get(code, title)}}
 
 
 def _dumps(value: Any) -> bytes:
@@ -169,7 +200,10 @@ class BodyFactory:
             "processedAt": stamp("processed"), "lastUpdatedAt": self.iso(max(times.values())),
         }
         if error is not None:
-            message["error"] = {"code": error[0], "title": error[1]}
+            message["error"] = _error(error)
+        if status == "sent" and (_digest(message_id) // len(CATEGORIES)) % 2:
+            # Whether Qikchat forwards Meta's pricing is not known: half the bodies do.
+            message["pricing"] = _pricing(message_id)
         return self._envelope("whatsapp:message:status", message_id, contact, message, wrapped)
 
     def meta_statuses(self, items: list[tuple[str, Contact, str, float, tuple[int, str] | None]]
@@ -179,12 +213,16 @@ class BodyFactory:
             entry: dict[str, Any] = {"id": message_id, "status": status,
                                      "timestamp": self.unix(at_s), "recipient_id": contact.wa_id}
             if status == "sent":
-                entry["conversation"] = {"id": f"{self.ids.getrandbits(48):012x}",
-                                         "origin": {"type": "utility"}}
-                entry["pricing"] = {"billable": True, "pricing_model": "PMP",
-                                    "category": "utility"}
+                entry["conversation"] = {
+                    "id": f"{self.ids.getrandbits(48):012x}",
+                    "expiration_timestamp": self.unix(at_s + 86_400),
+                    "origin": {"type": _category(message_id)}}
+            if status in ("sent", "delivered"):
+                entry["pricing"] = _pricing(message_id)
+            if _digest(message_id) % 5 == 0:
+                entry["biz_opaque_callback_data"] = f"campaign-{_digest(message_id) % 7}"
             if error is not None:
-                entry["errors"] = [{"code": error[0], "title": error[1]}]
+                entry["errors"] = [_error(error)]
             statuses.append(entry)
         value = {"messaging_product": "whatsapp", "metadata": self._metadata(),
                  "statuses": statuses}

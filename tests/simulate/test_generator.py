@@ -11,7 +11,7 @@ import pytest
 from ingest.record import RawRecord
 from qikflow.simulate.generator import TrafficGenerator, generate
 from qikflow.simulate.plan import GroundTruth, OutboundState, PlannedWebhook
-from streams.events import MESSAGE_TYPES, TextContent
+from streams.events import MESSAGE_TYPES, StatusContent, TextContent
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 from streams.stop_phrases import detect_optout
 
@@ -167,3 +167,27 @@ def test_ground_truth_counts_only_acked_bodies(plan: Plan) -> None:
 def test_accounts_spread_traffic() -> None:
     generator = TrafficGenerator(seed=2, rate_per_s=50, duration_s=4, accounts=("acme", "beta"))
     assert {w.account for w in generator} == {"acme", "beta"}
+
+
+def test_statuses_carry_the_version_2_fields_of_both_formats(plan: Plan) -> None:
+    """Pricing, conversations with expiry, callback data and errors with details, in Meta
+    bodies always and in Qikchat bodies where the simulator sends them."""
+    webhooks, _ = plan
+    statuses = [event for webhook in webhooks
+                if isinstance(outcome := parse_raw(RawRecord(webhook.body, "r", 1)), Parsed)
+                for event in outcome.events if isinstance(event.content, StatusContent)]
+    by_format = {fmt: [e for e in statuses if e.format == fmt] for fmt in ("meta", "qikchat")}
+    for fmt, events in by_format.items():
+        priced = [e.content.pricing for e in events if isinstance(e.content, StatusContent)
+                  and e.content.pricing is not None]
+        assert priced, fmt
+        assert {p.category for p in priced} == {"utility", "marketing", "authentication",
+                                                "service"}, fmt
+        assert {p.billable for p in priced} == {True, False}, fmt
+        failed = [e.content for e in events
+                  if isinstance(e.content, StatusContent) and e.content.status == "failed"]
+        assert failed and all(c.errors and c.errors[0].details for c in failed), fmt
+    meta = [e.content for e in by_format["meta"] if isinstance(e.content, StatusContent)]
+    assert any(c.conversation and c.conversation.expires_at for c in meta)
+    assert any(c.biz_opaque_callback_data for c in meta)
+    assert all(c.recipient_id for c in meta)

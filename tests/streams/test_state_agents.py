@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +26,7 @@ from streams.outbound_state import STATUS_BITS, OutboundState
 from streams.parsers import Parsed, parse_raw
 from streams.state_records import ContactWindowRecord, MessageStateRecord
 from tests.streams._states import T0, latest_matches, meta_status, meta_text, read_until
-from tests.streams._worker import WorkerCluster, raw_record, send_raw
+from tests.streams._worker import REPO, WorkerCluster, raw_record, send_raw
 
 FINAL = ("status", "statuses_seen", "sent_at", "delivered_at", "read_at", "failed")
 
@@ -111,6 +113,10 @@ def test_states_and_windows_are_published_once_per_change(
             kafka_bootstrap, topics.contact_window,
             lambda found: bool(found.get(window_key)) and found[window_key][-1]["opened_at"]
             == opened))
+        example = subprocess.run(
+            [sys.executable, "examples/message_state_consumer.py", "--bootstrap",
+             kafka_bootstrap, "--prefix", topic_prefix, "--idle-exit", "3"],
+            cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
     finally:
         cluster.stop_all()
     # Raw records reach the worker in any order (the raw topic has several partitions):
@@ -137,6 +143,9 @@ def test_states_and_windows_are_published_once_per_change(
     assert (history[-1]["last_message_id"], history[-1]["opened_at"],
             history[-1]["closes_at"]) == ("wamid.W2", opened, closes)
     assert history[-1]["contact"] == f"+{contact}" and history[-1]["account"] == "acme"
+    # The consumer example of docs/topics.md ends with the latest state of each message.
+    assert "2 message(s):\n  wamid.S1: read, read at " in example.stdout
+    assert "  wamid.S2: failed, read at None" in example.stdout
 
 
 def test_a_callback_that_changes_nothing_publishes_nothing(
