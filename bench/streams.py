@@ -6,7 +6,9 @@ Usage, with Kafka running:
 Both read the same `<prefix>.raw` backlog of simulated Qikchat traffic (realistic mix, with
 resends). The plain loop is consume (getmany) -> parse_raw -> produce to the per-type topic,
 no dedup. The router is one `qikflow worker` process doing all it does in production:
-parse, re-key, dedup against the RocksDB table (with changelog), fan out, opt-out agent.
+parse, re-key, dedup against the RocksDB table (with changelog), fan out, and the agents:
+opt-out, message state and contact window (each with its table and changelog); its window
+ends with the last record any of them wrote.
 The plain loop runs once before and once after the worker, and the ratio is against the
 mean of the two. Each rate is raw records over the processing window: for the worker,
 from the first record it wrote (keyed topic) to the last per-type record, read from record
@@ -141,22 +143,30 @@ async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
 
 
 async def _caught_up(kafka: KafkaSettings, topics: Topics, expected: int) -> bool:
-    """Has the worker committed all raw records (router), and all it re-keyed (dedup)?"""
-    committed = {}
-    for name, group in ((topics.raw, topics.router_group), (topics.keyed, topics.streams_group)):
-        consumer = AIOKafkaConsumer(
-            **kafka.client_options(), group_id=group, enable_auto_commit=False
-        )
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(name, p) for p in await _partitions(consumer, name)]
-            committed[name] = sum([await consumer.committed(tp) or 0 for tp in partitions])
-            if name == topics.keyed:
-                ends = await consumer.end_offsets(partitions)
-                expected_keyed = sum(ends.values())
-        finally:
-            await consumer.stop()
-    return committed[topics.raw] >= expected and committed[topics.keyed] >= expected_keyed
+    """Has the worker committed all raw records (router), all it re-keyed (dedup), and
+    every per-type record its agents read (opt-out, message state, contact window)?"""
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=topics.router_group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        raw = [TopicPartition(topics.raw, p) for p in await _partitions(consumer, topics.raw)]
+        if sum([await consumer.committed(tp) or 0 for tp in raw]) < expected:
+            return False
+    finally:
+        await consumer.stop()
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=topics.streams_group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(name, p) for name in [topics.keyed, *event_topics(topics)]
+                      for p in await _partitions(consumer, name)]
+        ends = await consumer.end_offsets(partitions)
+        for tp in partitions:
+            if (await consumer.committed(tp) or 0) < ends[tp]:
+                return False
+        return True
+    finally:
+        await consumer.stop()
 
 
 def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) -> float:
@@ -185,9 +195,12 @@ def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) 
         worker.wait(timeout=60)
         log.close()
     _, first, _ = asyncio.run(_last_timestamps(kafka, [topics.keyed]))
-    routed, _, last = asyncio.run(_last_timestamps(kafka, event_topics(topics)))
-    print(f"worker routed {routed} events (after dedup) from {expected} raw records")
-    return expected / ((last - first) / 1000.0)
+    routed, _, last_routed = asyncio.run(_last_timestamps(kafka, event_topics(topics)))
+    states, _, last_state = asyncio.run(_last_timestamps(
+        kafka, [topics.message_state, topics.contact_window]))
+    print(f"worker routed {routed} events (after dedup) from {expected} raw records and "
+          f"published {states} states and windows")
+    return expected / ((max(last_routed, last_state) - first) / 1000.0)
 
 
 async def _delete_topics(kafka: KafkaSettings, prefixes: tuple[str, ...]) -> None:
@@ -235,7 +248,8 @@ def main() -> int:
         ["pipeline", "raw records/s"],
         [["plain aiokafka loop (no dedup), before", f"{plain_before:,.0f}"],
          ["plain aiokafka loop (no dedup), after", f"{plain_after:,.0f}"],
-         ["qikflow worker (1 process)", f"{worker_rate:,.0f}"],
+         ["qikflow worker (1 process, with the state and window agents)",
+          f"{worker_rate:,.0f}"],
          ["ratio worker / mean of plain", f"{ratio:.2f}"]],
     )
     write_results("streams", {

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 import faust
+from mode.utils.queues import ThrowableQueue
 
 from qikflow.config import KafkaSettings
 from qikflow.topics import Topics
 from streams import dedup
+from streams._kept_queue import KeptOnResumeQueue
 from streams._metrics import StreamsMetrics
 from streams.agents import register_agents
 from streams.budget import WorkerBudget
@@ -19,6 +22,8 @@ from streams.state import state_dir
 
 if TYPE_CHECKING:
     from faust.types.auth import CredentialsT
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(
@@ -39,7 +44,7 @@ def create_app(
     budget = WorkerBudget.from_settings(settings)
     datadir = state_dir(settings.data_dir, cluster_id, topics.streams_group, worker_index)
     datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = StreamsFaustApp(
         # The app id is the consumer group: every worker of one prefix shares partitions.
         topics.streams_group,
         broker=[f"kafka://{host.strip()}" for host in kafka.bootstrap.split(",")],
@@ -91,6 +96,22 @@ async def _commit_before_handing_over(
     """
     await asyncio.sleep(0)
     await app.consumer.commit()
+
+
+class StreamsFaustApp(faust.App):
+    """Faust's App, with stream buffers that a rebalance does not empty of the records of
+    partitions the worker keeps (`_kept_queue.py`)."""
+
+    def FlowControlQueue(
+        self, maxsize: int | None = None, *, clear_on_resume: bool = False,
+    ) -> ThrowableQueue[Any]:
+        return KeptOnResumeQueue(
+            maxsize=maxsize, flow_control=self.flow_control, clear_on_resume=clear_on_resume,
+            assigned=self.consumer.assignment, on_kept=self._count_kept)
+
+    def _count_kept(self, count: int) -> None:
+        logger.info("a rebalance would have dropped %d buffered record(s) of partitions this "
+                    "worker keeps (faust-streaming#596); kept them", count)
 
 
 def credentials(kafka: KafkaSettings) -> CredentialsT | None:

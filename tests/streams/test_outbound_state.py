@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.outbound_state import MERGE_RULES, OutboundState
+from streams.events import Event, StatusContent
+from streams.outbound_state import MERGE_RULES, TEXT_CHARS, OutboundState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 times = st.none() | st.integers(0, 100).map(lambda s: T0 + timedelta(seconds=s))
@@ -24,7 +25,23 @@ states = st.builds(
     error_title=st.none() | st.sampled_from(["", "Title"]),
     sent_at=times, delivered_at=times, read_at=times, failed_at=times,
     updated_at=st.integers(0, 100).map(lambda s: T0 + timedelta(seconds=s)),
+    pricing_category=st.none() | st.sampled_from(["", "utility", "marketing"]),
+    statuses=st.integers(0, 15),
 )
+
+
+def status_event(status: str, *, at: datetime = T0, received: datetime = T0,
+                 error_title: str | None = None) -> Event:
+    known = status in ("sent", "delivered", "read", "failed")
+    return Event(
+        event_id=f"m1:{status}", type=f"status.{status if known else 'unknown'}",
+        kind="status", format="meta", receipt_ids=["r"], received_at=received,
+        occurred_at=at, source="qikchat", account="acme", business_number=None,
+        contact_number="+919800000001", contact_name=None, message_id="m1",
+        content=StatusContent(status=status if known else "unknown",
+                              original_status=None if known else status,
+                              error_title=error_title),
+        raw={})
 
 
 def test_every_field_but_the_key_has_a_rule() -> None:
@@ -40,3 +57,24 @@ def test_merge_is_associative(first: OutboundState, second: OutboundState,
 @given(states)
 def test_a_repeated_callback_changes_nothing(state: OutboundState) -> None:
     assert state.merge(state) == state
+
+
+def test_a_callback_from_the_future_takes_its_receipt_time() -> None:
+    """A provider time past the receipt (plus clock skew) does not move the state: a
+    `read` dated next year would otherwise stay the latest update for a year."""
+    received = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    future = status_event("read", at=received + timedelta(days=365), received=received)
+    skewed = status_event("delivered", at=received + timedelta(minutes=2), received=received)
+    state = OutboundState.of_event(future)
+    assert state is not None
+    assert state.read_at == state.updated_at == received
+    skewed_state = OutboundState.of_event(skewed)
+    assert skewed_state is not None
+    assert skewed_state.delivered_at == received + timedelta(minutes=2)  # within the skew
+
+
+def test_unknown_statuses_move_no_state_and_text_is_cut() -> None:
+    assert OutboundState.of_event(status_event("deleted")) is None
+    failed = status_event("failed", error_title="x" * 5000)
+    state = OutboundState.of_event(failed)
+    assert state is not None and state.error_title == "x" * TEXT_CHARS
