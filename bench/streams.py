@@ -199,7 +199,8 @@ def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) 
     states, _, last_state = asyncio.run(_last_timestamps(
         kafka, [topics.message_state, topics.contact_window]))
     print(f"worker routed {routed} events (after dedup) from {expected} raw records and "
-          f"published {states} states and windows")
+          f"published {states} states and windows; the last event {last_routed - first} ms "
+          f"and the last state {last_state - first} ms after the first keyed record")
     return expected / ((max(last_routed, last_state) - first) / 1000.0)
 
 
