@@ -6,9 +6,9 @@ Usage, with Kafka running:
 Both read the same `<prefix>.raw` backlog of simulated Qikchat traffic (realistic mix, with
 resends). The plain loop is consume (getmany) -> parse_raw -> produce to the per-type topic,
 no dedup. The router is one `qikflow worker` process doing all it does in production:
-parse, re-key, dedup against the RocksDB table (with changelog), fan out, and the agents:
-opt-out, message state and contact window (each with its table and changelog); its window
-ends with the last record any of them wrote.
+parse, re-key, dedup against the RocksDB table (with changelog), fan out, fold the message
+states and contact windows (each a table with its changelog), and the opt-out agent; its
+window ends with the last record any of them wrote.
 The plain loop runs once before and once after the worker, and the ratio is against the
 mean of the two. Each rate is raw records over the processing window: for the worker,
 from the first record it wrote (keyed topic) to the last per-type record, read from record
@@ -143,8 +143,8 @@ async def _partitions(consumer: AIOKafkaConsumer, name: str) -> set[int]:
 
 
 async def _caught_up(kafka: KafkaSettings, topics: Topics, expected: int) -> bool:
-    """Has the worker committed all raw records (router), all it re-keyed (dedup), and
-    every per-type record its agents read (opt-out, message state, contact window)?"""
+    """Has the worker committed all raw records (router), all it re-keyed (dedup, which
+    also publishes the states), and every text the opt-out agent reads?"""
     consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=topics.router_group,
                                 enable_auto_commit=False)
     await consumer.start()
@@ -158,7 +158,8 @@ async def _caught_up(kafka: KafkaSettings, topics: Topics, expected: int) -> boo
                                 enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(name, p) for name in [topics.keyed, *event_topics(topics)]
+        partitions = [TopicPartition(name, p)
+                      for name in [topics.keyed, topics.event("message.text")]
                       for p in await _partitions(consumer, name)]
         ends = await consumer.end_offsets(partitions)
         for tp in partitions:

@@ -1,23 +1,30 @@
-"""Agents that fold events into a Faust table and publish every change of it.
+"""States folded from the routed events and published on each change.
 
 A `StateFold` names the table key of an event and merges the event into the stored state,
-returning the new state, or None when the event changes nothing. `state_agent` runs it:
+returning the new state, or None when the event changes nothing. `register_state` declares
+a Faust table for it; dedup applies every registered fold to each event it routes, in the
+same pass (`dedup.py`):
 
-- the table is a Faust table on RocksDB with a changelog topic, keyed so that its
-  partition is the partition of the event; a restart, or another worker taking the
-  partition, recovers it from the changelog;
+- the events a fold takes (statuses, keyed by message id; incoming messages, keyed by
+  contact) sit in the keyed partition of that key, so the table's partition is the keyed
+  record's; a restart, or another worker taking the partition, recovers it from its
+  changelog. Folding in dedup's pass, rather than in agents that read the per-type topics
+  again, spares every event a second trip through Faust (it cut the worker to a quarter
+  of its speed: docs/performance.md);
 - the store is written directly and the changelog record is sent like any output (as
-  dedup does, `dedup.py`: Faust's own table writes crawl under batches; `_changelog.py`);
-- a change is published only once its changelog record is acknowledged: whoever recovers
-  the table later holds every state that was published, so a replay after a crash can only
-  publish a state at least as far along (never one that goes backwards);
-- the table keeps, beside each state, the position (topic, partition, offset) of the event
-  that last changed it. An event read again that finds itself there publishes the state
-  again: its first publication may have been lost with the process. Any other event that
-  changes nothing publishes nothing;
-- a source record is acked once its outputs are delivered (`_output.py`); one that fails
-  is dead-lettered, and the state keeps what it had applied (merging is idempotent, so a
-  re-drive of the record is harmless).
+  dedup does: Faust's own table writes crawl under batches; `_changelog.py`);
+- a change is published only once its changelog record is acknowledged, at the end of the
+  batch: whoever recovers the table later holds every state that was published, so a
+  replay after a crash can only publish a state at least as far along (never one that goes
+  backwards);
+- the table keeps, beside each state, the keyed position of the event that last changed
+  it. Dedup routes an event read again after a crash at the same position; finding itself
+  there, it publishes the state again (its first publication may have been lost with the
+  process). Any other event that changes nothing publishes nothing;
+- the keyed record is acked once all its outputs, states included, are delivered
+  (`_output.py`); an event whose state could not be stored or published is dead-lettered,
+  and the state keeps what it had applied (merging is idempotent, so a re-drive is
+  harmless).
 """
 
 from __future__ import annotations
@@ -31,12 +38,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from qikflow.size_budget import TOPIC_LIMIT
 from streams._changelog import ChangelogOffsets
 from streams._output import Delivery, Output
-from streams.dedup import make_current
 from streams.events import Event
 from streams.headers import EVENT_ID, EVENT_TYPE
 
 if TYPE_CHECKING:
-    from faust.types import EventT, Message
 
     from streams.context import StreamsApp
 
@@ -90,30 +95,44 @@ def _stored(value: bytes | None) -> tuple[bytes, bytes] | None:
     return position, state
 
 
-def _position(message: Message) -> bytes:
-    return f"{message.topic}:{message.partition}:{message.offset}".encode()
-
-
 class StateTable(Generic[State]):
     """The table of one state agent: RocksDB read and written directly, the changelog sent
     as an output, its persisted offsets written once per batch."""
 
     def __init__(self, streams: StreamsApp, table: Any, fold: StateFold[State],
-                 output: Output) -> None:
+                 name: str, event_types: Sequence[str], topic: StateTopic) -> None:
         self._store = table.data
         self._changelog = table.changelog_topic.get_topic_name()
         self._fold = fold
-        self._output = output
+        self._output = Output(streams, name)
+        self.name = name
+        self.event_types = frozenset(event_types)
+        self.topic = topic
         self.changelog = ChangelogOffsets(self._store)
-        self.unchanged = streams.metrics.state_unchanged.labels(agent=output.agent)
-        self.republished = streams.metrics.state_republished.labels(agent=output.agent)
+        self.unchanged = streams.metrics.state_unchanged.labels(agent=name)
+        self.republished = streams.metrics.state_republished.labels(agent=name)
+        self.published = streams.metrics.emitted.labels(agent=name)
+        self._record_type = fold.record_type.encode()
 
-    def step(self, event: Event, message: Message) -> tuple[bytes, State] | None:
-        """The table value to write and the state to publish for `event`, or None."""
+    async def apply(self, delivery: Delivery, event_id: str, value: bytes,
+                    position: bytes) -> _Pending[State] | None:
+        """Fold one routed event (its JSON) into the table; the change to publish once its
+        changelog record is acknowledged, or None. Faust's current event must be the keyed
+        record the event came in (`make_current`)."""
+        step = self.step(Event.from_routed_json(value), position)
+        if step is None:
+            return None
+        key, state = step
+        encoded = self._fold.encode(state)
+        changelog = await self.write(delivery, key, encoded, position)
+        return _Pending(self, delivery, self._fold.record_key(state), encoded, changelog,
+                        event_id)
+
+    def step(self, event: Event, position: bytes) -> tuple[bytes, State] | None:
+        """The table key and the state to publish for `event`, or None."""
         key = self._fold.key(event)
         if key is None:
             return None
-        position = _position(message)
         stored = _stored(self._store.get(key))
         current = self._fold.decode(stored[1]) if stored is not None else None
         changed = self._fold.fold(current, event)
@@ -125,36 +144,60 @@ class StateTable(Generic[State]):
         self.unchanged.inc()
         return None
 
-    async def write(self, delivery: Delivery, key: bytes, state: State) -> asyncio.Future[Any]:
+    async def write(self, delivery: Delivery, key: bytes, encoded: bytes,
+                    position: bytes) -> asyncio.Future[Any]:
         """Store the state with the position of its event; queue the changelog record."""
-        value = _position(delivery.source) + _SEPARATOR + self._fold.encode(state)
+        value = position + _SEPARATOR + encoded
         self._store[key] = value
         future = await self._output.send(delivery, self._changelog, key, value, [],
                                          partition=delivery.source.partition)
         future.add_done_callback(self.changelog.delivered)
         return future
 
+    async def publish(self, delivery: Delivery, key: bytes, encoded: bytes,
+                      event_id: str) -> None:
+        headers = [(EVENT_ID, event_id.encode()), (EVENT_TYPE, self._record_type)]
+        await self._output.send(delivery, self.topic.topic, key, encoded, headers)
+        self.published.inc()
+
 
 @dataclass(slots=True)
 class _Pending(Generic[State]):
+    """A change waiting for its changelog record before it is published."""
+
+    table: StateTable[State]
     delivery: Delivery
-    state: State
+    key: bytes  # of the published record
+    encoded: bytes  # the state, as published
     changelog: asyncio.Future[Any]
     event_id: str
 
 
-def state_agent(streams: StreamsApp, *, name: str, event_types: Sequence[str],
-                fold: StateFold[State], topic: StateTopic) -> None:
-    """Declare the table `name` and the agent that folds `event_types` into it and publishes
-    each change on `topic` (see the module doc)."""
-    app = streams.app
-    settings = streams.settings
+async def publish(pending: Sequence[_Pending[Any]]) -> None:
+    """Publish each change whose changelog record is acknowledged; one whose record failed
+    is not published (its event is dead-lettered when its delivery closes)."""
+    if not pending:
+        return
+    await asyncio.gather(*(item.changelog for item in pending), return_exceptions=True)
+    for item in pending:
+        future = item.changelog
+        if not future.cancelled() and future.exception() is None:
+            await item.table.publish(item.delivery, item.key, item.encoded, item.event_id)
+
+
+def keyed_position(partition: int, offset: int, index: int) -> bytes:
+    """Where an event sits in the keyed topic: what the table stores beside a state."""
+    return f"{partition}:{offset}:{index}".encode()
+
+
+def register_state(streams: StreamsApp, *, name: str, event_types: Sequence[str],
+                   fold: StateFold[State], topic: StateTopic) -> StateTable[State]:
+    """Declare the table `name`, folded by dedup from the events of `event_types` and
+    published on `topic` (see the module doc)."""
     partitions = streams.kafka.topic_partitions
-    source = app.topic(*(streams.topics.event(t) for t in event_types),
-                       key_serializer="raw", value_serializer="raw", partitions=partitions)
-    table = app.Table(
+    table = streams.app.Table(
         name, partitions=partitions, key_type=bytes, value_type=bytes,
-        help=f"{name}: key -> <position of the last change>\\n<state JSON>",
+        help=f"{name}: key -> <keyed position of the last change>\\n<state JSON>",
         options={"driver": "rocksdict", "ttl": topic.retention_s},
         extra_topic_configs={
             "cleanup.policy": "compact,delete",
@@ -162,57 +205,6 @@ def state_agent(streams: StreamsApp, *, name: str, event_types: Sequence[str],
             TOPIC_LIMIT: str(streams.budget.state_limit_bytes),
         },
     )
-    output = Output(streams, name)
-    states = StateTable(streams, table, fold, output)
-    published = streams.metrics.emitted.labels(agent=name)
-    record_type = fold.record_type.encode()
-
-    async def keep_owned(app: Any, /, *assigned: Any, **kwargs: Any) -> None:
-        (owned,) = assigned
-        states.changelog.keep({tp.partition for tp in owned})
-
-    app.on_partitions_assigned.connect(keep_owned)
-
-    async def publish(pending: list[_Pending[State]]) -> None:
-        """Publish each change whose changelog record is acknowledged; a change whose
-        record failed is not published, and its source is dead-lettered on close."""
-        await asyncio.gather(*(item.changelog for item in pending), return_exceptions=True)
-        for item in pending:
-            future = item.changelog
-            if not future.cancelled() and future.exception() is None:
-                headers = [(EVENT_ID, item.event_id.encode()), (EVENT_TYPE, record_type)]
-                await output.send(item.delivery, topic.topic, fold.record_key(item.state),
-                                  fold.encode(item.state), headers)
-                published.inc()
-            item.delivery.close()
-
-    async def run(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
-            pending: list[_Pending[State]] = []
-            for current in events:
-                await _fold_one(current, output, states, pending)
-            await publish(pending)
-            states.changelog.persist()
-
-    app.agent(source, name=name)(run)
-
-
-async def _fold_one(current: EventT[Any], output: Output, states: StateTable[State],
-                    pending: list[_Pending[State]]) -> None:
-    make_current(current)  # table reads and writes go to this event's partition
-    delivery = output.start(current.message)
-    try:
-        value = current.message.value
-        if value is None:
-            raise ValueError("a record without a value is no event")
-        event = Event.from_json(value)
-        step = states.step(event, current.message)
-        if step is None:
-            delivery.close()
-            return
-        key, state = step
-        changelog = await states.write(delivery, key, state)
-        pending.append(_Pending(delivery, state, changelog, event.event_id))
-    except Exception as exc:  # noqa: BLE001 - any failure dead-letters this record only
-        await output.fail(delivery, exc)
-        delivery.close()
+    state = StateTable(streams, table, fold, name, event_types, topic)
+    streams.states.append(state)
+    return state

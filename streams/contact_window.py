@@ -77,16 +77,19 @@ class ContactWindow:
     # -- the published form (`<prefix>.contact.window`) --------------------------------
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION, "type": "contact.window",
-            "account": self.account, "contact": self.contact,
-            "opened_at": _iso(self.opened_at), "closes_at": _iso(self.closes_at),
-            "last_incoming_at": _iso(self.last_incoming_at),
-            "last_message_id": self.last_message_id,
-        }
+        """The value published on `<prefix>.contact.window`, as JSON reads back."""
+        record: dict[str, Any] = orjson.loads(self.to_json())
+        return record
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_record())
+        """The published value: times in UTC with `Z`, as orjson writes them natively."""
+        return orjson.dumps({
+            "schema_version": SCHEMA_VERSION, "type": "contact.window",
+            "account": self.account, "contact": self.contact,
+            "opened_at": self.opened_at, "closes_at": self.closes_at,
+            "last_incoming_at": self.last_incoming_at,
+            "last_message_id": self.last_message_id,
+        }, option=orjson.OPT_UTC_Z)
 
     @classmethod
     def from_json(cls, data: bytes) -> ContactWindow:
@@ -101,5 +104,3 @@ def window_key(account: str, contact: str) -> bytes:
     return f"{account}:{contact}".encode()
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

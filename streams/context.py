@@ -7,8 +7,8 @@ import only this.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import faust
@@ -30,3 +30,6 @@ class StreamsApp:
     kafka: KafkaSettings
     metrics: StreamsMetrics
     budget: WorkerBudget
+    # The state tables dedup folds each routed event into (`_state_table.py`), added by
+    # the modules that define them as the app is built.
+    states: list[Any] = field(default_factory=list)

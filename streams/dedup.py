@@ -43,6 +43,8 @@ from streams import headers as names
 from streams._changelog import ChangelogOffsets
 from streams._keyed import KeyedBundleError, KeyedEvent, read_keyed
 from streams._output import Delivery, Original, Output
+from streams._state_table import StateTable, keyed_position
+from streams._state_table import publish as publish_states
 from streams.budget import TABLE_KEY_BYTES
 
 if TYPE_CHECKING:
@@ -123,6 +125,9 @@ class Deduplicator:
         self.output = Output(streams, names.DEDUP)
         self.changelog = ChangelogOffsets(self._store)
         self.handled = HandledOffsets()
+        self._states: list[StateTable[Any]] = streams.states
+        self._pending: list[Any] = []  # state changes to publish at the end of the batch
+        self._open: list[Delivery] = []  # deliveries of this batch, closed after them
 
     async def handle(self, current: EventT[Any]) -> None:
         """Route the events of one keyed record (Faust's current event); a failure
@@ -150,7 +155,7 @@ class Deduplicator:
             except Exception as exc:  # noqa: BLE001 - any failure dead-letters this event only
                 await self.output.fail(delivery, exc)
             finally:
-                delivery.close()
+                self._open.append(delivery)
 
     async def _handle(self, current: EventT[Any], delivery: Delivery, event: KeyedEvent,
                       index: int, now_ms: int) -> None:
@@ -178,6 +183,13 @@ class Deduplicator:
         if remember:
             await self._remember(delivery, key, seen_value(offset, index, now_ms))
         self._metrics.count_routed(event.event_type)
+        for state in self._states:
+            if event.event_type in state.event_types:
+                change = await state.apply(
+                    delivery, event.event_id, event.value,
+                    keyed_position(delivery.source.partition, offset, index))
+                if change is not None:
+                    self._pending.append(change)
 
     async def _remember(self, delivery: Delivery, key: bytes, value: bytes) -> None:
         """Write the table: local RocksDB now, the changelog record with the other outputs.
@@ -205,10 +217,24 @@ class Deduplicator:
         await self.output.send(delivery, self._changelog, key, previous, [],
                                partition=delivery.source.partition)
 
+    async def finish_batch(self) -> None:
+        """Publish the batch's state changes once their changelog records are acknowledged,
+        then release its records; tell the stores how far their changelogs go."""
+        pending, self._pending = self._pending, []
+        opened, self._open = self._open, []
+        await publish_states(pending)
+        for delivery in opened:
+            delivery.close()
+        self.changelog.persist()
+        for state in self._states:
+            state.changelog.persist()
+
     def keep_partitions(self, partitions: set[int]) -> None:
         """After a rebalance: forget what concerns the partitions this worker lost."""
         self.handled.keep(partitions)
         self.changelog.keep(partitions)
+        for state in self._states:
+            state.changelog.keep(partitions)
 
 
 def register(streams: StreamsApp) -> None:
@@ -251,7 +277,7 @@ def register(streams: StreamsApp) -> None:
             for event in events:
                 make_current(event)
                 await dedup.handle(event)
-            dedup.changelog.persist()
+            await dedup.finish_batch()
 
     app.agent(keyed, name=names.DEDUP)(deduplicate)
 

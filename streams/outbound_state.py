@@ -115,30 +115,31 @@ class OutboundState:
         return bin(self.statuses).count("1")
 
     def to_record(self) -> dict[str, Any]:
-        """The value published on `<prefix>.message.state` (`MessageStateRecord`)."""
-        return {
+        """The value published on `<prefix>.message.state` (`MessageStateRecord`), as JSON
+        reads back."""
+        record: dict[str, Any] = orjson.loads(self.to_json())
+        return record
+
+    def to_json(self) -> bytes:
+        """The published value: times in UTC with `Z`, as orjson writes them natively."""
+        return orjson.dumps({
             "schema_version": SCHEMA_VERSION, "type": "message.state",
             "message_id": self.message_id, "account": self.account, "contact": self.contact,
             "status": self.status, "status_rank": self.status_rank, "failed": self.failed,
             "error_code": self.error_code, "error_title": self.error_title,
             "pricing_category": self.pricing_category,
-            "sent_at": _iso(self.sent_at), "delivered_at": _iso(self.delivered_at),
-            "read_at": _iso(self.read_at), "failed_at": _iso(self.failed_at),
-            "updated_at": _iso(self.updated_at),
+            "sent_at": self.sent_at, "delivered_at": self.delivered_at,
+            "read_at": self.read_at, "failed_at": self.failed_at, "updated_at": self.updated_at,
             "statuses_seen": [name for name, bit in STATUS_BITS.items() if self.statuses & bit],
             "callbacks": self.callbacks,
-        }
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_record())
+        }, option=orjson.OPT_UTC_Z)
 
     @classmethod
     def from_json(cls, data: bytes) -> OutboundState:
         """A state from its published form (the message-state table keeps that form)."""
         record = orjson.loads(data)
-        times = ("sent_at", "delivered_at", "read_at", "failed_at", "updated_at")
-        values = {f.name: record[f.name] for f in fields(cls) if f.name in record}
-        for name in times:
+        values = {name: record[name] for name in _STORED if name in record}
+        for name in _TIMES:
             values[name] = _parse_time(values[name])
         values["statuses"] = sum(STATUS_BITS[name] for name in record["statuses_seen"])
         return cls(**values)
@@ -161,6 +162,8 @@ MERGE_RULES: dict[str, Rule] = {
     "statuses": Rule.UNION,
 }
 TEXT_FIELDS = frozenset(f.name for f in fields(OutboundState) if str(f.type).startswith("str"))
+_STORED = tuple(f.name for f in fields(OutboundState))
+_TIMES = ("sent_at", "delivered_at", "read_at", "failed_at", "updated_at")
 
 
 def believed(at: datetime | None, received: datetime) -> datetime | None:
@@ -200,10 +203,6 @@ def _utc(value: datetime) -> datetime:
 
 def _cut(value: str | None) -> str | None:
     return value[:TEXT_CHARS] if value is not None else None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def _parse_time(value: str | None) -> datetime | None:

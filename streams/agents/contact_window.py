@@ -1,7 +1,7 @@
 """`<prefix>.contact.window`: the 24-hour customer-service window of every contact.
 
-Every incoming message (every `message.<type>` topic; they are keyed by contact) opens or
-extends its contact's window in a Faust table keyed by `<account>:<contact>`, with the rule
+Every incoming message dedup routes (they are keyed by contact) opens or extends its
+contact's window in a Faust table keyed by `<account>:<contact>`, with the rule
 of `streams/contact_window.py`, the same the PostgreSQL sink applies to `contact_windows`.
 A message that opens, extends or moves the start of a window publishes the window; an
 out-of-order one that changes nothing publishes nothing, and none ever shortens it.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from streams._state_table import StateFold, StateTopic, merging, state_agent
+from streams._state_table import StateFold, StateTopic, merging, register_state
 from streams.contact_window import ContactWindow, window_key
 from streams.events import MESSAGE_TYPES
 
@@ -43,6 +43,6 @@ FOLD: StateFold[ContactWindow] = StateFold(
 
 
 def register(streams: StreamsApp) -> None:
-    state_agent(streams, name=NAME, event_types=EVENT_TYPES, fold=FOLD,
-                topic=StateTopic(streams.topics.contact_window,
-                                 streams.settings.window_retention_s))
+    register_state(streams, name=NAME, event_types=EVENT_TYPES, fold=FOLD,
+                   topic=StateTopic(streams.topics.contact_window,
+                                    streams.settings.window_retention_s))

@@ -1,18 +1,18 @@
 """`<prefix>.message.state`: the current state of every outbound message.
 
-Every status callback (`status.sent`, `.delivered`, `.read`, `.failed`; they are keyed by
-message id) is merged into a Faust table keyed by message id with the rules of
+Every status callback dedup routes (`status.sent`, `.delivered`, `.read`, `.failed`; they
+are keyed by message id) is merged into a Faust table keyed by message id with the rules of
 `streams/outbound_state.py`, the same the PostgreSQL sink applies to `outbound_messages`.
 A callback that changes the state publishes the merged state; a resent or late one that
-changes nothing publishes nothing. See `streams/_state_table.py` for how a restart
-recovers the table and why a published state never goes backwards.
+changes nothing publishes nothing. See `streams/_state_table.py` for how dedup folds it,
+how a restart recovers the table and why a published state never goes backwards.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from streams._state_table import StateFold, StateTopic, merging, state_agent
+from streams._state_table import StateFold, StateTopic, merging, register_state
 from streams.outbound_state import STATUS_BITS, OutboundState
 
 if TYPE_CHECKING:
@@ -37,5 +37,6 @@ FOLD: StateFold[OutboundState] = StateFold(
 
 
 def register(streams: StreamsApp) -> None:
-    state_agent(streams, name=NAME, event_types=EVENT_TYPES, fold=FOLD,
-                topic=StateTopic(streams.topics.message_state, streams.settings.state_retention_s))
+    register_state(streams, name=NAME, event_types=EVENT_TYPES, fold=FOLD,
+                   topic=StateTopic(streams.topics.message_state,
+                                    streams.settings.state_retention_s))

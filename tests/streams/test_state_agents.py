@@ -86,7 +86,7 @@ def test_states_and_windows_are_published_once_per_change(
         meta_status("wamid.S1", "read", T0 + 9 * s),      # read first: rank 3 at once
         meta_status("wamid.S1", "delivered", T0 + 5 * s),  # late: fills delivered_at
         meta_status("wamid.S1", "sent", T0 + 2 * s, pricing={"category": "utility"}),
-        meta_status("wamid.S1", "sent", T0 + 2 * s),       # a resend: dropped by dedup
+        meta_status("wamid.S1", "sent", T0 + 2 * s, pricing={"category": "utility"}),  # resent
         meta_status("wamid.S2", "failed", T0 + 3 * s,
                     errors=[{"code": 131026, "title": "Message undeliverable"}]),
         meta_status("wamid.S3", "deleted", T0 + 4 * s),    # unknown: no state at all
