@@ -32,7 +32,6 @@ def run_worker(index: int, log_level: str) -> int:
     from qikflow.kafka_admin import resolve_cluster_defaults
     from streams.app import create_app
     from streams.budget import WorkerBudget
-    from streams.dedup import TABLE
     from streams.errors import TopicTooSmallError
     from streams.router import RawRouter
     from streams.state import discard_stale_partitions, kafka_cluster_id
@@ -53,7 +52,9 @@ def run_worker(index: int, log_level: str) -> int:
         return EXIT_CONFIG
     cluster_id = loop.run_until_complete(kafka_cluster_id(kafka))
     streams = create_app(kafka, settings, worker_index=index, cluster_id=cluster_id)
-    loop.run_until_complete(discard_stale_partitions(kafka, streams.app.tables[TABLE]))
+    # Every table: dedup's and the state folds' (`_state_table.py`).
+    for table in streams.app.tables.values():
+        loop.run_until_complete(discard_stale_partitions(kafka, table))
     # Stage 1 runs beside the Faust app in this process, started and stopped with it.
     router = RawRouter(streams, loop=loop)
     tune_gc()
