@@ -1,6 +1,6 @@
 """How far a table's changelog goes, as the table's own writes reach it.
 
-Dedup and the state agents write their RocksDB store directly and send each changelog
+Dedup and the state folds write their RocksDB store directly and send each changelog
 record as an output (`dedup.py` says why). Faust's changelog callback would record, per
 record, the changelog offset the store holds; here the delivered offsets are gathered and
 written to the store once per batch. A RocksDB write per event was 4 % of the worker's

@@ -12,7 +12,7 @@ A worker restarted mid-stream lost status callbacks this way (1 run in 3 of
 So a clear keeps the records of the partitions the consumer still owns, in order, and drops
 only the others, as Faust would. A kept record that Faust's seek also reads again is
 handled twice: every agent here takes a record read again (dedup skips it or routes a
-copy, the state agents publish nothing new or a copy of the latest state).
+copy, the state folds publish nothing new or a copy of the latest state).
 """
 
 from __future__ import annotations

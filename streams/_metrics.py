@@ -69,7 +69,7 @@ class StreamsMetrics:
         )
         self.state_unchanged = Counter(
             "qikflow_streams_state_unchanged",
-            "Events a state agent read that changed no state (resent or late callbacks)",
+            "Events a state fold read that changed no state (resent or late callbacks)",
             ["agent"],
             registry=self.registry,
         )

@@ -30,7 +30,6 @@ same pass (`dedup.py`):
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -42,10 +41,7 @@ from streams.events import Event
 from streams.headers import EVENT_ID, EVENT_TYPE
 
 if TYPE_CHECKING:
-
     from streams.context import StreamsApp
-
-logger = logging.getLogger(__name__)
 
 State = TypeVar("State")
 _SEPARATOR = b"\n"
@@ -53,7 +49,7 @@ _SEPARATOR = b"\n"
 
 @dataclass(frozen=True, slots=True)
 class StateFold(Generic[State]):
-    """What one state agent does with an event; see the module doc."""
+    """What one state fold does with an event; see the module doc."""
 
     key: Callable[[Event], bytes | None]  # the table key, None to ignore the event
     fold: Fold[State]  # the new state, None if unchanged
@@ -96,8 +92,8 @@ def _stored(value: bytes | None) -> tuple[bytes, bytes] | None:
 
 
 class StateTable(Generic[State]):
-    """The table of one state agent: RocksDB read and written directly, the changelog sent
-    as an output, its persisted offsets written once per batch."""
+    """The table of one state fold: RocksDB read and written directly, the changelog sent
+    as an output of the keyed record, its persisted offsets written once per batch."""
 
     def __init__(self, streams: StreamsApp, table: Any, fold: StateFold[State],
                  name: str, event_types: Sequence[str], topic: StateTopic) -> None:

@@ -8,7 +8,7 @@ splits it into batches. Two consumers apply them:
 
 - the PostgreSQL sink merges the callbacks of one batch with `OutboundState.merge` and
   renders the same `MERGE_RULES` as its upsert (`sinks/postgres.py`);
-- the message-state agent folds every callback into a Faust table and publishes each
+- dedup folds every callback into the message-state table and publishes each
   change on `<prefix>.message.state` (`streams/agents/message_state.py`).
 
 Both build a callback's state with `OutboundState.of_event`, so the two can never disagree.
