@@ -238,8 +238,8 @@ class Event(_Record):
             if fields["kind"] == "status":
                 _status_parts(content)
             fields["content"] = content_model(fields["type"]).model_construct(**content)
-            fields["received_at"] = _time(fields["received_at"])
-            fields["occurred_at"] = _time(fields["occurred_at"])
+            fields["received_at"] = parse_time(fields["received_at"])
+            fields["occurred_at"] = parse_time(fields["occurred_at"])
             return cls.model_construct(**fields)
         except (KeyError, TypeError, ValueError, AttributeError):
             return cls.from_json(data)
@@ -252,18 +252,19 @@ def _status_parts(content: dict[str, Any]) -> None:
     """A status content's times and version-2 objects, built in place, unvalidated."""
     for name in _CONTENT_TIMES:
         if name in content:
-            content[name] = _time(content[name])
+            content[name] = parse_time(content[name])
     if content.get("pricing") is not None:
         content["pricing"] = Pricing.model_construct(**content["pricing"])
     conversation = content.get("conversation")
     if conversation is not None:
-        conversation["expires_at"] = _time(conversation.get("expires_at"))
+        conversation["expires_at"] = parse_time(conversation.get("expires_at"))
         content["conversation"] = Conversation.model_construct(**conversation)
     if "errors" in content:
         content["errors"] = [StatusError.model_construct(**error) for error in content["errors"]]
 
 
-def _time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """A time as the contract writes it (ISO 8601), or None."""
     if value is None:
         return None
     return datetime.fromisoformat(value)

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from streams.events import SCHEMA_VERSION, STATUS_RANK, Event, StatusContent
+from streams.events import SCHEMA_VERSION, STATUS_RANK, Event, StatusContent, parse_time
 
 # A provider time later than the receipt by more than this is not believed: the state takes
 # the receipt time instead (the event keeps what was sent). Clocks drift; a callback does
@@ -140,7 +140,7 @@ class OutboundState:
         record = orjson.loads(data)
         values = {name: record[name] for name in _STORED if name in record}
         for name in _TIMES:
-            values[name] = _parse_time(values[name])
+            values[name] = parse_time(values[name])
         values["statuses"] = sum(STATUS_BITS[name] for name in record["statuses_seen"])
         return cls(**values)
 
@@ -203,7 +203,3 @@ def _utc(value: datetime) -> datetime:
 
 def _cut(value: str | None) -> str | None:
     return value[:TEXT_CHARS] if value is not None else None
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None

@@ -10,10 +10,11 @@ from typing import Any
 
 from qikflow.operations.database import Database
 from qikflow.operations.errors import BadInputError
+from streams.contact_window import ContactWindow
 from streams.parsers.json_fields import e164
 
 QUERY = """
-SELECT account, contact, opened_at, last_incoming_at, closes_at, last_message_id
+SELECT account, contact, opened_at, last_incoming_at, last_message_id
 FROM contact_windows WHERE contact = $1 AND ($2::text IS NULL OR account = $2)
 ORDER BY account
 """
@@ -23,35 +24,32 @@ ORDER BY account
 class WindowAnswer:
     """The window of one contact of one account, as of `now`."""
 
-    account: str
-    contact: str
-    opened_at: datetime
-    last_incoming_at: datetime
-    closes_at: datetime
-    last_message_id: str
+    window: ContactWindow
     now: datetime
 
     @property
     def is_open(self) -> bool:
-        return self.opened_at <= self.now < self.closes_at
+        return self.window.is_open(self.now)
 
     def to_dict(self) -> dict[str, Any]:
+        window = self.window
         return {
-            "account": self.account, "contact": self.contact, "open": self.is_open,
-            "opened_at": _iso(self.opened_at), "closes_at": _iso(self.closes_at),
-            "last_incoming_at": _iso(self.last_incoming_at),
-            "last_message_id": self.last_message_id,
-            "seconds_left": max(0, int((self.closes_at - self.now).total_seconds())),
+            "account": window.account, "contact": window.contact, "open": self.is_open,
+            "opened_at": _iso(window.opened_at), "closes_at": _iso(window.closes_at),
+            "last_incoming_at": _iso(window.last_incoming_at),
+            "last_message_id": window.last_message_id,
+            "seconds_left": max(0, int((window.closes_at - self.now).total_seconds())),
         }
 
     def line(self) -> str:
-        who = f"{self.contact} (account {self.account or '-'})"
+        window = self.window
+        who = f"{window.contact} (account {window.account or '-'})"
         if self.is_open:
-            return (f"{who}: window OPEN until {_iso(self.closes_at)} "
-                    f"({_left(self.closes_at - self.now)} left), opened "
-                    f"{_iso(self.opened_at)}; last incoming message {self.last_message_id}")
-        return (f"{who}: window CLOSED since {_iso(self.closes_at)}; last incoming message "
-                f"{self.last_message_id} at {_iso(self.last_incoming_at)}. Only template "
+            return (f"{who}: window OPEN until {_iso(window.closes_at)} "
+                    f"({_left(window.closes_at - self.now)} left), opened "
+                    f"{_iso(window.opened_at)}; last incoming message {window.last_message_id}")
+        return (f"{who}: window CLOSED since {_iso(window.closes_at)}; last incoming message "
+                f"{window.last_message_id} at {_iso(window.last_incoming_at)}. Only template "
                 "messages may be sent until the contact writes again")
 
 
@@ -71,9 +69,7 @@ async def windows(db: Database, phone: str, account: str | None = None,
     number = contact_number(phone)
     rows = await db.fetch(QUERY, number, account)
     moment = now or datetime.now(UTC)
-    return [WindowAnswer(row["account"], row["contact"], row["opened_at"],
-                         row["last_incoming_at"], row["closes_at"], row["last_message_id"],
-                         moment) for row in rows]
+    return [WindowAnswer(ContactWindow(*row), moment) for row in rows]
 
 
 def _iso(value: datetime) -> str:
