@@ -106,7 +106,7 @@ async def ensure_raw_topic(kafka: KafkaSettings, topic: str, size: RawTopicSize)
     admin = AIOKafkaAdminClient(**kafka.client_options(), client_id="qikflow-ingest")
     await admin.start()
     try:
-        values, own = await describe_topic(admin, topic)
+        values, own = await describe_topic(admin, topic, bootstrap=kafka.bootstrap)
         try:
             size.check(topic, values, kafka.bootstrap)
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -129,16 +130,9 @@ async def ensure_topics(kafka: KafkaSettings, specs: Sequence[TopicSpec],
 
 
 async def _await_described(admin: AIOKafkaAdminClient, names: list[str]) -> None:
-    """Wait (a few seconds at most) until the broker describes each topic just created: the
-    creation answers before the new metadata reaches every broker, and a caller that
-    describes the topic at once (the size checks) could otherwise be told it is unknown."""
+    """Wait until the broker describes each topic just created (`describe_topic` waits)."""
     for name in names:
-        for _ in range(50):
-            try:
-                await describe_topic(admin, name)
-                break
-            except TopicCreationError:
-                await asyncio.sleep(0.1)
+        await describe_topic(admin, name)
 
 
 async def _warn_if_weaker(admin: AIOKafkaAdminClient, kafka: KafkaSettings,
@@ -168,22 +162,10 @@ async def topic_configs(kafka: KafkaSettings, name: str,
     admin = AIOKafkaAdminClient(**kafka.client_options(), client_id=client_id)
     await admin.start()
     try:
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, name)]
-        )
+        values, _own = await describe_topic(admin, name, bootstrap=kafka.bootstrap)
     finally:
         await admin.close()
-    configs: dict[str, str] = {}
-    for response in responses:
-        for code, message, _type, _name, entries, *_ in response.resources:
-            if code != 0:
-                raise TopicCreationError(
-                    f"Kafka at {kafka.bootstrap} will not describe {name}: "
-                    f"{for_code(code).__name__} {message or ''}".rstrip()
-                )
-            for entry in entries:
-                configs[entry[0]] = entry[1]
-    return configs
+    return values
 
 
 TOPIC_LIMIT = "max.message.bytes"
@@ -204,11 +186,7 @@ async def raise_default_limits(kafka: KafkaSettings, limits: Mapping[str, int],
     raised: list[str] = []
     try:
         for topic, limit in limits.items():
-            try:
-                values, own = await describe_topic(admin, topic)
-            except TopicCreationError:
-                # Created a moment ago and not described yet: it was created at its size.
-                continue
+            values, own = await describe_topic(admin, topic, bootstrap=kafka.bootstrap)
             current = values.get(TOPIC_LIMIT, "")
             if TOPIC_LIMIT in own or not current.isdigit() or int(current) >= limit:
                 continue
@@ -239,19 +217,43 @@ async def _await_limit(admin: AIOKafkaAdminClient, topic: str, limit: int) -> No
         await asyncio.sleep(0.1)
 
 
-async def describe_topic(admin: AIOKafkaAdminClient, topic: str) -> tuple[dict[str, str], set[str]]:
+UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
+DESCRIBE_WAIT_S = 10.0
+
+
+async def describe_topic(admin: AIOKafkaAdminClient, topic: str, *, bootstrap: str | None = None,
+                         wait_s: float = DESCRIBE_WAIT_S) -> tuple[dict[str, str], set[str]]:
     """The topic's effective configuration, and the names it sets itself (not inherited
-    from the broker); TopicCreationError when Kafka will not describe it."""
+    from the broker); TopicCreationError when Kafka will not describe it.
+
+    A topic created a moment ago, by this process or another, is unknown to a broker until
+    the new metadata reaches it: an unknown topic is asked for again for up to `wait_s`.
+    """
+    deadline = time.monotonic() + wait_s
+    delay_s = 0.05
+    while True:
+        code, message, values, own = await _describe_once(admin, topic)
+        if code == 0:
+            return values, own
+        if code != UNKNOWN_TOPIC or time.monotonic() >= deadline:
+            broker = f"Kafka at {bootstrap}" if bootstrap else "Kafka"
+            raise TopicCreationError(f"{broker} will not describe {topic}: "
+                                     f"{for_code(code).__name__} {message or ''}".rstrip())
+        await asyncio.sleep(delay_s)
+        delay_s = min(2 * delay_s, 0.5)
+
+
+async def _describe_once(admin: AIOKafkaAdminClient,
+                         topic: str) -> tuple[int, str, dict[str, str], set[str]]:
     values: dict[str, str] = {}
     own: set[str] = set()
     for response in await admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, topic)]):
         for code, message, _type, _name, entries, *_ in response.resources:
             if code != 0:
-                raise TopicCreationError(f"Kafka will not describe {topic}: "
-                                         f"{for_code(code).__name__} {message or ''}")
+                return code, message or "", {}, set()
             for name, value, _read_only, source, *_ in entries:
                 values[name] = value
                 if source == TOPIC_OVERRIDE:
                     own.add(name)
-    return values, own
+    return 0, "", values, own

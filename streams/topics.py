@@ -8,7 +8,6 @@ import logging
 
 from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import (
-    TopicCreationError,
     TopicSpec,
     ensure_topics,
     raise_default_limits,
@@ -26,8 +25,6 @@ from streams.settings import StreamsSettings
 logger = logging.getLogger(__name__)
 
 CLIENT_ID = "qikflow-streams"
-DESCRIBE_ATTEMPTS = 10
-DESCRIBE_RETRY_S = 0.1
 
 
 def event_topics(topics: Topics) -> list[str]:
@@ -103,13 +100,4 @@ async def check_topics(kafka: KafkaSettings, needs: list[TopicNeed]) -> None:
 
 
 async def _configs(kafka: KafkaSettings, topic: str) -> dict[str, str]:
-    """The topic's configuration; a topic created a moment ago may not be described yet
-    (UnknownTopicOrPartition until every broker knows it), so this tries a few times."""
-    delay_s = DESCRIBE_RETRY_S
-    for _ in range(DESCRIBE_ATTEMPTS - 1):
-        try:
-            return await topic_configs(kafka, topic, client_id=CLIENT_ID)
-        except TopicCreationError:
-            await asyncio.sleep(delay_s)
-            delay_s = min(2 * delay_s, 1.0)
     return await topic_configs(kafka, topic, client_id=CLIENT_ID)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import (
     TopicCreationError,
     TopicSpec,
+    describe_topic,
     ensure_topics,
     raise_default_limits,
     specs_for,
@@ -74,3 +77,40 @@ async def test_topics_without_a_limit_of_their_own_are_raised_and_others_kept(
     assert (await topic_configs(kafka, topics.unknown))["max.message.bytes"] == "500000"
     # A second run changes nothing.
     assert await raise_default_limits(kafka, {topics.dlq: 3_000_000}) == []
+
+
+async def test_a_topic_another_client_is_creating_is_described_once_it_exists(
+    topic_prefix: str,
+) -> None:
+    """Created by another process a moment before: the broker answers "unknown topic" until
+    the new metadata reaches it, and describing it waits for that instead of failing."""
+    kafka = KafkaSettings()
+    name = f"{topic_prefix}.late"
+
+    async def create_later() -> None:
+        await asyncio.sleep(0.5)
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, 1, 1, topic_configs={
+                "retention.ms": "3600000"})])
+        finally:
+            await admin.close()
+
+    configs, _ = await asyncio.gather(topic_configs(kafka, name), create_later())
+    assert configs["retention.ms"] == "3600000"
+
+
+async def test_a_topic_that_never_appears_is_a_clear_error_after_the_wait(
+    topic_prefix: str,
+) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=KafkaSettings().bootstrap)
+    await admin.start()
+    try:
+        with pytest.raises(TopicCreationError,
+                           match=rf"^Kafka at \S+ will not describe {topic_prefix}.never: "
+                                 "UnknownTopicOrPartitionError"):
+            await describe_topic(admin, f"{topic_prefix}.never",
+                                 bootstrap=KafkaSettings().bootstrap, wait_s=1.0)
+    finally:
+        await admin.close()
