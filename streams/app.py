@@ -14,6 +14,7 @@ from qikflow.topics import Topics
 from streams import dedup
 from streams._kept_queue import KeptOnResumeQueue
 from streams._metrics import StreamsMetrics
+from streams._seek import RewindingTransport
 from streams.agents import register_agents
 from streams.budget import WorkerBudget
 from streams.context import StreamsApp
@@ -21,6 +22,7 @@ from streams.settings import StreamsSettings
 from streams.state import state_dir
 
 if TYPE_CHECKING:
+    from faust.types import TransportT
     from faust.types.auth import CredentialsT
 
 logger = logging.getLogger(__name__)
@@ -100,7 +102,11 @@ async def _commit_before_handing_over(
 
 class StreamsFaustApp(faust.App):
     """Faust's App, with stream buffers that a rebalance does not empty of the records of
-    partitions the worker keeps (`_kept_queue.py`)."""
+    partitions the worker keeps (`_kept_queue.py`), and a consumer that rewinds partitions
+    never committed when Faust seeks to the committed offsets (`_seek.py`)."""
+
+    def _new_transport(self) -> TransportT:
+        return RewindingTransport(self.conf.broker_consumer, self)
 
     def FlowControlQueue(
         self, maxsize: int | None = None, *, clear_on_resume: bool = False,
