@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The console's browser tests drive Debian's chromium (Playwright never downloads a browser).
 CHROMIUM := /usr/bin/chromium
+# bench/ingest loads the servers with Debian's wrk (a C generator that needs little CPU).
+WRK      := /usr/bin/wrk
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install run test lint bench clean
@@ -42,7 +44,12 @@ PYTEST_WORKERS ?= 2
 test: lint $(CHROMIUM)
 	bash scripts/with-test-services.sh $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-bench: install
+# Only when the binary is missing: a second `make bench` installs nothing.
+$(WRK):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk
+
+bench: install $(WRK)
 	bash scripts/with-test-services.sh $(BIN)/python -m bench
 
 clean:

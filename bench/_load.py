@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -60,6 +62,17 @@ async def run(url: str, concurrency: int, duration_s: float, warmup_s: float,
         "max_ms": (latencies[-1] if latencies else 0.0) * 1000,
         "non_200": non_200,
     }
+
+
+def load(url: str, concurrency: int, duration_s: float, body_file: Path) -> dict[str, float]:
+    """Run this generator in its own process against `url`; return its figures."""
+    output = subprocess.run(
+        [sys.executable, "-m", "bench._load", "--url", url, "--concurrency", str(concurrency),
+         "--duration", str(duration_s), "--body-file", str(body_file)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    result: dict[str, float] = orjson.loads(output)
+    return result
 
 
 def main() -> None:

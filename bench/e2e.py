@@ -2,8 +2,10 @@
 
 Runs the ingest, the router worker and both sinks as processes (as `qikflow up` does), sends
 the simulator's realistic traffic at a fixed rate, and prints: acked webhooks/s, p99 ack
-latency, end-to-end latency from ingest receipt to the row in PostgreSQL (p50/p99), and the
-consumer lag of every stage when sending ends and once the pipeline drained. Writes
+latency, end-to-end latency from ingest receipt to the row in PostgreSQL (p50/p99), the
+consumer lag of every stage when sending ends and once the pipeline drained, and the CPU
+each process used while sending: the sender (this process) next to the ingest, the worker,
+the sinks and the rest of the machine, so one can see which saturates first. Writes
 bench/results/e2e.json and bench/results/e2e.png (throughput and latency over time).
 
     make bench      # or, with Kafka and PostgreSQL running:
@@ -25,6 +27,7 @@ from typing import Any
 
 import asyncpg
 
+from bench._cpu import CpuMeter, CpuUse
 from bench._report import RESULTS_DIR, print_table, write_results
 from qikflow.config import KafkaSettings
 from qikflow.local._process import wait_http_ok
@@ -144,8 +147,15 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
         await asyncio.sleep(8)  # let the worker and sinks join their groups
         webhooks, truth = generate(seed=11, rate_per_s=rate, duration_s=duration_s,
                                    start=DEFAULT_START)
+        meter = CpuMeter({child.spec.name: child.process.pid
+                          for child in supervisor.children if child.process is not None})
+        sender_started = time.process_time()
+        meter.start()
         report = await WebhookSender(url, user=USER, password=PASSWORD,
                                      concurrency=concurrency).run(list(webhooks))
+        cpu = meter.stop()
+        # The sender is this process (its event loop and the supervisor's watchers).
+        sender_cpu_s = time.process_time() - sender_started
         lag_at_end = (await take_snapshot(kafka, groups, None, scratch / "lake")).lag
         expected_rows = len(truth.inbound_message_ids(report.acked())) + len(
             truth.status_events(report.acked()))
@@ -177,7 +187,37 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
         "e2e_p99_ms": quantile(e2e_seconds, 0.99) * 1000,
         "lag_at_end_of_sending": lag_at_end, "lag_after_drain": lag_drained,
         "drain_after_sending_s": drain_s, "series": series,
+        "start_lag_p99_ms": quantile([r.lag_s for r in report.results], 0.99) * 1000,
+        "cpu_cores": cpu_cores(cpu, sender_cpu_s),
     }
+
+
+def cpu_cores(cpu: CpuUse, sender_cpu_s: float) -> dict[str, float]:
+    """Cores each process kept busy while sending, the sender first; "other" is the rest
+    of the machine (Kafka, PostgreSQL, anything else running)."""
+    cores = {"sender": sender_cpu_s / cpu.wall_s if cpu.wall_s else 0.0}
+    cores.update({name: cpu.cores(name) for name in cpu.cpu_s})
+    machine = cpu.machine_busy * (os.cpu_count() or 1)
+    cores["other"] = max(0.0, machine - sum(cores.values()))
+    cores["machine"] = machine
+    return cores
+
+
+def cpu_lines(cores: dict[str, float], start_lag_p99_ms: float) -> list[str]:
+    """The CPU table's verdict: did the sender saturate before the pipeline did?"""
+    processes = {name: value for name, value in cores.items()
+                 if name not in ("sender", "other", "machine")}
+    busiest = max(processes, key=processes.__getitem__) if processes else "none"
+    lines = [f"sender CPU: {cores['sender']:.2f} of a core (one event loop: 1.00 is its "
+             f"limit); busiest pipeline process: {busiest} {processes.get(busiest, 0.0):.2f}; "
+             f"machine {cores['machine']:.2f} of {os.cpu_count()} cores busy; sender start "
+             f"lag p99 {start_lag_p99_ms:.0f} ms"]
+    if cores["sender"] >= 0.8:
+        lines.append("SENDER NEAR ITS LIMIT: it may be what holds the rate back; the "
+                     "pipeline's figures then understate it")
+    else:
+        lines.append("the sender is not what saturates first")
+    return lines
 
 
 def main() -> None:
@@ -205,6 +245,11 @@ def main() -> None:
         ["drained after sending in", f"{figures['drain_after_sending_s']:.1f} s"],
         ["consumer lag after drain", str(figures["lag_after_drain"])],
     ])
+    print("CPU while sending (cores):")
+    print_table(["process", "cores"],
+                [[name, f"{value:.2f}"] for name, value in figures["cpu_cores"].items()])
+    for line in cpu_lines(figures["cpu_cores"], figures["start_lag_p99_ms"]):
+        print(line)
     write_results("e2e", {k: v for k, v in figures.items()})
     print(f"plot written to {RESULTS_DIR / 'e2e.png'}")
 

@@ -27,8 +27,9 @@ from typing import Any
 
 import httpx
 
+from bench._load import load
 from bench._report import print_table, write_results
-from bench.ingest import load, start_server
+from bench.ingest import start_server
 from qikflow.local._process import free_port
 
 BODY_BYTES = 1_000_000  # within the broker's default record limit

@@ -28,8 +28,8 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
+from bench._kafka import delete_topics
 from bench._report import print_table, write_results
 from ingest.record import RawRecord, new_receipt_id
 from qikflow.config import KafkaSettings
@@ -205,20 +205,6 @@ def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) 
     return expected / ((max(last_routed, last_state) - first) / 1000.0)
 
 
-async def _delete_topics(kafka: KafkaSettings, prefixes: tuple[str, ...]) -> None:
-    admin = AIOKafkaAdminClient(**kafka.client_options())
-    await admin.start()
-    try:
-        names = [
-            t for t in await admin.list_topics()
-            if t.startswith(tuple(f"{p}{sep}" for p in prefixes for sep in ".-"))
-        ]
-        if names:
-            await admin.delete_topics(names)
-    finally:
-        await admin.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000, help="raw records (approx.)")
@@ -243,7 +229,7 @@ def main() -> int:
         plain_after = _plain(kafka, topics, plain_outs[1], records)
     finally:
         # The broker is shared: leave no topics behind.
-        asyncio.run(_delete_topics(kafka, (topics.prefix, *(p.prefix for p in plain_outs))))
+        asyncio.run(delete_topics(kafka, (topics.prefix, *(p.prefix for p in plain_outs))))
     plain = (plain_before + plain_after) / 2
     ratio = worker_rate / plain
     print_table(
