@@ -1,4 +1,5 @@
-"""States folded from the routed events and published on each change.
+"""States folded from the routed events, published on each change on a compacted topic that
+is also the table's changelog.
 
 A `StateFold` names the table key of an event and merges the event into the stored state,
 returning the new state, or None when the event changes nothing. `register_state` declares
@@ -7,29 +8,32 @@ same pass (`dedup.py`):
 
 - the events a fold takes (statuses, keyed by message id; incoming messages, keyed by
   contact) sit in the keyed partition of that key, so the table's partition is the keyed
-  record's; a restart, or another worker taking the partition, recovers it from its
-  changelog. Folding in dedup's pass, rather than in agents that read the per-type topics
+  record's. Folding in dedup's pass, rather than in agents that read the per-type topics
   again, spares every event a second trip through Faust (it cut the worker to a quarter
   of its speed: docs/performance.md);
-- the store is written directly and the changelog record is sent like any output (as
-  dedup does: Faust's own table writes crawl under batches; `_changelog.py`);
-- a change is published only once its changelog record is acknowledged, at the end of the
-  batch: whoever recovers the table later holds every state that was published, so a
-  replay after a crash can only publish a state at least as far along (never one that goes
-  backwards);
-- the table keeps, beside each state, the keyed position of the event that last changed
-  it. Dedup routes an event read again after a crash at the same position; finding itself
-  there, it publishes the state again (its first publication may have been lost with the
-  process). Any other event that changes nothing publishes nothing;
+- the published topic (`<prefix>.message.state`, `<prefix>.contact.window`) is the table's
+  changelog: each change is one record, written into the keyed record's partition, that
+  consumers read and that a restart, or another worker taking the partition, recovers the
+  table from (as a Kafka Streams KTable built from its source topic). So the table holds
+  exactly what was published, and a replay after a crash can only publish a state at least
+  as far along, never one that goes backwards. The topic must have as many partitions as
+  the keyed topic (`check_state_partitions`);
+- the store is written directly and the record sent like any output (as dedup does:
+  Faust's own table writes crawl under batches; `_changelog.py`);
+- the local store keeps, beside each state, the keyed position of the event that last
+  changed it. The store is written before its record is acknowledged, so after a crash it
+  may hold a state whose record was lost with the process; dedup routes the event read
+  again at the same position, and finding itself there, it publishes the state again. Any
+  other event that changes nothing publishes nothing. A state recovered from the topic has
+  no position (its record was published);
 - the keyed record is acked once all its outputs, states included, are delivered
-  (`_output.py`); an event whose state could not be stored or published is dead-lettered,
-  and the state keeps what it had applied (merging is idempotent, so a re-drive is
-  harmless).
+  (`_output.py`); an event whose state could not be published is dead-lettered, and the
+  store keeps what it had applied (the next change of that key publishes it; undoing it
+  could publish a state behind one the broker did take without saying so).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -84,16 +88,17 @@ class StateTopic:
 
 
 def _stored(value: bytes | None) -> tuple[bytes, bytes] | None:
-    """(position, state) from a table value."""
+    """(position, state) from a table value; the position is empty for a state recovered
+    from the topic (the state's JSON has no line break)."""
     if value is None:
         return None
-    position, _, state = value.partition(_SEPARATOR)
+    position, _, state = value.rpartition(_SEPARATOR)
     return position, state
 
 
 class StateTable(Generic[State]):
-    """The table of one state fold: RocksDB read and written directly, the changelog sent
-    as an output of the keyed record, its persisted offsets written once per batch."""
+    """The table of one state fold: RocksDB read and written directly, each change sent as
+    an output of the keyed record, the topic's offsets persisted once per batch."""
 
     def __init__(self, streams: StreamsApp, table: Any, fold: StateFold[State],
                  name: str, event_types: Sequence[str], topic: StateTopic) -> None:
@@ -110,19 +115,14 @@ class StateTable(Generic[State]):
         self.published = streams.metrics.emitted.labels(agent=name)
         self._record_type = fold.record_type.encode()
 
-    async def apply(self, delivery: Delivery, event_id: str, value: bytes,
-                    position: bytes) -> _Pending[State] | None:
-        """Fold one routed event (its JSON) into the table; the change to publish once its
-        changelog record is acknowledged, or None. Faust's current event must be the keyed
-        record the event came in (`make_current`)."""
+    async def apply(self, delivery: Delivery, value: bytes, event_id: str,
+                    position: bytes) -> None:
+        """Fold one routed event (its JSON) into the table and publish the change, if any.
+        Faust's current event must be the keyed record the event came in (`make_current`)."""
         step = self.step(Event.from_routed_json(value), position)
-        if step is None:
-            return None
-        key, state = step
-        encoded = self._fold.encode(state)
-        changelog = await self.write(delivery, key, encoded, position)
-        return _Pending(self, delivery, self._fold.record_key(state), encoded, changelog,
-                        event_id)
+        if step is not None:
+            key, state = step
+            await self.write(delivery, key, self._fold.encode(state), position, event_id)
 
     def step(self, event: Event, position: bytes) -> tuple[bytes, State] | None:
         """The table key and the state to publish for `event`, or None."""
@@ -140,45 +140,16 @@ class StateTable(Generic[State]):
         self.unchanged.inc()
         return None
 
-    async def write(self, delivery: Delivery, key: bytes, encoded: bytes,
-                    position: bytes) -> asyncio.Future[Any]:
-        """Store the state with the position of its event; queue the changelog record."""
-        value = position + _SEPARATOR + encoded
-        self._store[key] = value
-        future = await self._output.send(delivery, self._changelog, key, value, [],
+    async def write(self, delivery: Delivery, key: bytes, encoded: bytes, position: bytes,
+                    event_id: str) -> None:
+        """Store the state with the position of its event; queue its record, the change
+        published and the table's changelog both."""
+        self._store[key] = position + _SEPARATOR + encoded
+        headers = [(EVENT_ID, event_id.encode()), (EVENT_TYPE, self._record_type)]
+        future = await self._output.send(delivery, self.topic.topic, key, encoded, headers,
                                          partition=delivery.source.partition)
         future.add_done_callback(self.changelog.delivered)
-        return future
-
-    async def publish(self, delivery: Delivery, key: bytes, encoded: bytes,
-                      event_id: str) -> None:
-        headers = [(EVENT_ID, event_id.encode()), (EVENT_TYPE, self._record_type)]
-        await self._output.send(delivery, self.topic.topic, key, encoded, headers)
         self.published.inc()
-
-
-@dataclass(slots=True)
-class _Pending(Generic[State]):
-    """A change waiting for its changelog record before it is published."""
-
-    table: StateTable[State]
-    delivery: Delivery
-    key: bytes  # of the published record
-    encoded: bytes  # the state, as published
-    changelog: asyncio.Future[Any]
-    event_id: str
-
-
-async def publish(pending: Sequence[_Pending[Any]]) -> None:
-    """Publish each change whose changelog record is acknowledged; one whose record failed
-    is not published (its event is dead-lettered when its delivery closes)."""
-    if not pending:
-        return
-    await asyncio.gather(*(item.changelog for item in pending), return_exceptions=True)
-    for item in pending:
-        future = item.changelog
-        if not future.cancelled() and future.exception() is None:
-            await item.table.publish(item.delivery, item.key, item.encoded, item.event_id)
 
 
 def keyed_position(partition: int, offset: int, index: int) -> bytes:
@@ -190,16 +161,23 @@ def register_state(streams: StreamsApp, *, name: str, event_types: Sequence[str]
                    fold: StateFold[State], topic: StateTopic) -> StateTable[State]:
     """Declare the table `name`, folded by dedup from the events of `event_types` and
     published on `topic` (see the module doc)."""
-    partitions = streams.kafka.topic_partitions
-    table = streams.app.Table(
-        name, partitions=partitions, key_type=bytes, value_type=bytes,
-        help=f"{name}: key -> <keyed position of the last change>\\n<state JSON>",
-        options={"driver": "rocksdict", "ttl": topic.retention_s},
-        extra_topic_configs={
+    app, partitions = streams.app, streams.kafka.topic_partitions
+    published = app.topic(
+        topic.topic, key_type=bytes, value_type=bytes, key_serializer="raw",
+        value_serializer="raw", partitions=partitions,
+        # Read by Faust only to recover the table: not an agent's stream, nothing to ack.
+        acks=False, internal=False, maxsize=131_072, allow_empty=True,
+        config={
             "cleanup.policy": "compact,delete",
             "retention.ms": str(topic.retention_s * 1000),
             TOPIC_LIMIT: str(streams.budget.state_limit_bytes),
         },
+    )
+    table = app.Table(
+        name, partitions=partitions, key_type=bytes, value_type=bytes,
+        help=f"{name}: key -> <keyed position of the last change>\\n<state JSON>",
+        options={"driver": "rocksdict", "ttl": topic.retention_s},
+        changelog_topic=published,
     )
     state = StateTable(streams, table, fold, name, event_types, topic)
     streams.states.append(state)

@@ -44,7 +44,6 @@ from streams._changelog import ChangelogOffsets
 from streams._keyed import KeyedBundleError, KeyedEvent, read_keyed
 from streams._output import Delivery, Original, Output
 from streams._state_table import StateTable, keyed_position
-from streams._state_table import publish as publish_states
 from streams.budget import TABLE_KEY_BYTES
 
 if TYPE_CHECKING:
@@ -126,7 +125,6 @@ class Deduplicator:
         self.changelog = ChangelogOffsets(self._store)
         self.handled = HandledOffsets()
         self._states: list[StateTable[Any]] = streams.states
-        self._pending: list[Any] = []  # state changes to publish at the end of the batch
         self._open: list[Delivery] = []  # deliveries of this batch, closed after them
 
     async def handle(self, current: EventT[Any]) -> None:
@@ -185,11 +183,8 @@ class Deduplicator:
         self._metrics.count_routed(event.event_type)
         for state in self._states:
             if event.event_type in state.event_types:
-                change = await state.apply(
-                    delivery, event.event_id, event.value,
-                    keyed_position(delivery.source.partition, offset, index))
-                if change is not None:
-                    self._pending.append(change)
+                await state.apply(delivery, event.value, event.event_id,
+                                  keyed_position(delivery.source.partition, offset, index))
 
     async def _remember(self, delivery: Delivery, key: bytes, value: bytes) -> None:
         """Write the table: local RocksDB now, the changelog record with the other outputs.
@@ -217,12 +212,10 @@ class Deduplicator:
         await self.output.send(delivery, self._changelog, key, previous, [],
                                partition=delivery.source.partition)
 
-    async def finish_batch(self) -> None:
-        """Publish the batch's state changes once their changelog records are acknowledged,
-        then release its records; tell the stores how far their changelogs go."""
-        pending, self._pending = self._pending, []
+    def finish_batch(self) -> None:
+        """Release the batch's records (each is acked once its outputs are delivered); tell
+        the stores how far their changelogs go."""
         opened, self._open = self._open, []
-        await publish_states(pending)
         for delivery in opened:
             delivery.close()
         self.changelog.persist()
@@ -277,7 +270,7 @@ def register(streams: StreamsApp) -> None:
             for event in events:
                 make_current(event)
                 await dedup.handle(event)
-            await dedup.finish_batch()
+            dedup.finish_batch()
 
     app.agent(keyed, name=names.DEDUP)(deduplicate)
 

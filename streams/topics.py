@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from aiokafka.admin import AIOKafkaAdminClient
+
 from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import (
     TopicSpec,
@@ -18,7 +20,7 @@ from qikflow.raw_retention import raw_topic_configs, warn_if_short
 from qikflow.size_budget import TOPIC_LIMIT, TopicNeed
 from qikflow.topics import Topics
 from streams.budget import WorkerBudget
-from streams.errors import TopicTooSmallError
+from streams.errors import TopicPartitionsError, TopicTooSmallError
 from streams.events import event_types
 from streams.settings import StreamsSettings
 
@@ -83,6 +85,7 @@ async def prepare_topics(kafka: KafkaSettings, budget: WorkerBudget,
                        "the worker writes; each now has its limit: %s", len(raised),
                        ", ".join(raised))
     await check_topics(kafka, needs)
+    await check_state_partitions(kafka, topics)
 
 
 async def check_topics(kafka: KafkaSettings, needs: list[TopicNeed]) -> None:
@@ -97,6 +100,29 @@ async def check_topics(kafka: KafkaSettings, needs: list[TopicNeed]) -> None:
     more = (f"; {len(others)} more topic(s) are too small: "
             f"{', '.join(name for name, _ in others)}") if others else ""
     raise TopicTooSmallError(f"{first}{more}")
+
+
+async def check_state_partitions(kafka: KafkaSettings, topics: Topics) -> None:
+    """Raise TopicPartitionsError unless each state topic has as many partitions as the
+    keyed topic: it is its table's changelog, partition for partition (`_state_table.py`)."""
+    names = [topics.keyed, topics.message_state, topics.contact_window]
+    admin = AIOKafkaAdminClient(**kafka.client_options(), client_id=CLIENT_ID)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    counts = {topic["topic"]: len(topic.get("partitions") or []) for topic in described}
+    keyed = counts.get(topics.keyed, 0)
+    wrong = [f"{name} has {counts.get(name, 0)}" for name in names[1:]
+             if counts.get(name, 0) != keyed]
+    if wrong:
+        raise TopicPartitionsError(
+            f"{' and '.join(wrong)} partition(s), {topics.keyed} {keyed}: a state topic is "
+            "its table's changelog, partition for partition, and must have as many. Delete "
+            f"it and let the worker create it, or create it with {keyed} partitions "
+            "(kafka-topics.sh --create --partitions "
+            f"{keyed} --config cleanup.policy=compact,delete)")
 
 
 async def _configs(kafka: KafkaSettings, topic: str) -> dict[str, str]:

@@ -19,7 +19,7 @@ from streams.settings import StreamsSettings
 logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 60.0  # each worker's time to commit and leave its groups after SIGTERM
-EXIT_CONFIG = 78  # EX_CONFIG: a topic is too small for what the worker writes
+EXIT_CONFIG = 78  # EX_CONFIG: a topic is too small, or a state topic wrongly partitioned
 # Allocations (minus frees) between two young-generation collections; Python's default is 700.
 GC_YOUNG_THRESHOLD = 50_000
 
@@ -32,7 +32,7 @@ def run_worker(index: int, log_level: str) -> int:
     from qikflow.kafka_admin import resolve_cluster_defaults
     from streams.app import create_app
     from streams.budget import WorkerBudget
-    from streams.errors import TopicTooSmallError
+    from streams.errors import TopicPartitionsError, TopicTooSmallError
     from streams.router import RawRouter
     from streams.state import discard_stale_partitions, kafka_cluster_id
     from streams.stopping import BoundedStopWorker
@@ -47,7 +47,7 @@ def run_worker(index: int, log_level: str) -> int:
     try:
         loop.run_until_complete(prepare_topics(kafka, WorkerBudget.from_settings(settings),
                                                settings=settings))
-    except TopicTooSmallError as error:
+    except (TopicTooSmallError, TopicPartitionsError) as error:
         logger.error("worker %d NOT started, nothing was read: %s", index, error)
         return EXIT_CONFIG
     cluster_id = loop.run_until_complete(kafka_cluster_id(kafka))

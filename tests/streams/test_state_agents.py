@@ -89,7 +89,7 @@ def test_states_and_windows_are_published_once_per_change(
         meta_status("wamid.S1", "sent", T0 + 2 * s, pricing={"category": "utility"}),  # resent
         meta_status("wamid.S2", "failed", T0 + 3 * s,
                     errors=[{"code": 131026, "title": "Message undeliverable"}]),
-        meta_status("wamid.S3", "deleted", T0 + 4 * s),    # unknown: no state at all
+        meta_status("wamid.S3", "deleted", T0 + 4 * s),    # deleted: no state at all
     ]
     contact = "919800000077"
     windows = [
@@ -211,6 +211,39 @@ def test_a_worker_killed_mid_stream_publishes_no_state_that_goes_backwards(
         assert_only_forward(history)
         assert {name: history[-1][name] for name in FINAL} == {
             name: expected[key][name] for name in FINAL}, key
+
+
+def test_a_worker_without_local_state_recovers_the_states_from_their_topic(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    """The published topic is the table's changelog: a worker on another machine (no
+    RocksDB of its own) takes over from it, so a late callback moves on from the state
+    published before (read), instead of starting again from nothing (delivered)."""
+    topics = Topics(topic_prefix)
+    s = timedelta(seconds=1)
+    before = [meta_status("wamid.R1", "sent", T0), meta_status("wamid.R1", "read", T0 + 9 * s)]
+    late = meta_status("wamid.R1", "delivered", T0 + 5 * s)
+    first = WorkerCluster(kafka_bootstrap, topic_prefix, tmp_path / "machine-a")
+    second = WorkerCluster(kafka_bootstrap, topic_prefix, tmp_path / "machine-b")
+    expected = expected_states([*before, late])
+    try:
+        worker = first.start()
+        asyncio.run(send_raw(kafka_bootstrap, topics.raw, before))
+        asyncio.run(read_until(kafka_bootstrap, topics.message_state,
+                               latest_matches(expected_states(before), FINAL)))
+        assert worker.stop() == 0
+        second.start()
+        asyncio.run(send_raw(kafka_bootstrap, topics.raw, [late]))
+        published = asyncio.run(read_until(kafka_bootstrap, topics.message_state,
+                                           latest_matches(expected, FINAL)))
+    finally:
+        second.stop_all()
+        first.stop_all()
+    history = published[b"wamid.R1"]
+    assert [record["callbacks"] for record in history] == [1, 2, 3]
+    assert_only_forward(history)
+    assert (history[-1]["status"], history[-1]["delivered_at"]) == (
+        "read", (T0 + 5 * s).isoformat().replace("+00:00", "Z"))
 
 
 @pytest.mark.parametrize("status", list(STATUS_BITS))

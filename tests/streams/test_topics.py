@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -16,10 +20,11 @@ from qikflow.kafka_admin import topic_configs
 from qikflow.size_budget import TOPIC_LIMIT
 from qikflow.topics import Topics
 from streams.budget import WorkerBudget
-from streams.errors import TopicTooSmallError
+from streams.errors import TopicPartitionsError, TopicTooSmallError
 from streams.events import event_types
 from streams.settings import StreamsSettings
 from streams.topics import output_topics, prepare_topics, worker_topics
+from streams.worker import EXIT_CONFIG
 
 DEFAULT_BUDGET = WorkerBudget.from_settings(StreamsSettings())
 # The broker's default limit (message.max.bytes): what a topic created without one takes.
@@ -139,14 +144,34 @@ def test_a_smaller_body_limit_lets_the_worker_use_those_topics(
     asyncio.run(prepare_topics(KafkaSettings(), small))
 
 
+def test_a_state_topic_made_with_other_partitions_than_the_keyed_topic_stops_the_worker(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    """A state topic is its table's changelog, partition for partition: one an operator made
+    with 2 partitions beside a keyed topic of 3 would recover the wrong states."""
+    topics = Topics(topic_prefix)
+    asyncio.run(create_plain(kafka_bootstrap, [topics.message_state], partitions=2))
+    with pytest.raises(TopicPartitionsError) as raised:
+        asyncio.run(prepare_topics(KafkaSettings(), DEFAULT_BUDGET))
+    assert str(raised.value).startswith(
+        f"{topics.message_state} has 2 partition(s), {topics.keyed} 3: a state topic is its "
+        "table's changelog")
+    worker = subprocess.run(
+        [sys.executable, "-m", "qikflow", "worker"], capture_output=True, text=True,
+        timeout=120, check=False, env={**os.environ, "QIKFLOW_HOME": str(tmp_path)})
+    assert worker.returncode == EXIT_CONFIG, worker.stderr
+    assert "worker 0 NOT started, nothing was read: " in worker.stderr
+    assert f"{topics.message_state} has 2 partition(s)" in worker.stderr
+
+
 async def create_plain(bootstrap: str, names: list[str],
-                       configs: dict[str, str] | None = None) -> None:
+                       configs: dict[str, str] | None = None, partitions: int = 3) -> None:
     """Create topics as an operator or an older qikflow would; without `configs` they take
     the broker's default size."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(name, 3, 1, topic_configs=configs or {})
+        await admin.create_topics([NewTopic(name, partitions, 1, topic_configs=configs or {})
                                    for name in names])
     finally:
         await admin.close()
