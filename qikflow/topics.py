@@ -78,8 +78,9 @@ class Topics:
     def events_pattern(self) -> str:
         """A regular expression for every per-type topic (`message.<type>`,
         `status.<status>`) and nothing else: not `message.state`, which holds the states of
-        outbound messages, not incoming messages."""
-        return rf"^{re.escape(self.prefix)}\.(message\.(?!state$)|status\.)[a-z0-9_]+$"
+        outbound messages, nor `message.echo`, which holds messages the business sent (as
+        notices: `streams/notices.py`), not incoming messages."""
+        return rf"^{re.escape(self.prefix)}\.(message\.(?!state$|echo$)|status\.)[a-z0-9_]+$"
 
     def events(self, event_types: Iterable[str]) -> list[str]:
         """The per-type topics of `event_types` (`<prefix>.message.*`, `<prefix>.status.*`)."""

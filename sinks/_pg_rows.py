@@ -7,16 +7,18 @@ batch are merged here with `OutboundState.merge`, whose rules the upsert also re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from sinks._flat_columns import message_fields, utc
+from sinks._pg_notices import NoticeRows
 from sinks.base import PoisonRecordError, SinkRecord
 from streams.contact_window import ContactWindow
 from streams.events import Event, OptOutEvent, StatusContent
+from streams.notices import NoticeEvent
 from streams.outbound_state import OutboundState
 
 
@@ -87,6 +89,12 @@ class Rows:
     outbound: dict[str, OutboundState]
     optouts: dict[tuple[str, str], OptOutRow]
     windows: dict[bytes, WindowRow]
+    notices: NoticeRows = field(default_factory=NoticeRows)
+
+    def optout_contacts(self) -> list[tuple[str, str]]:
+        """The (account, contact) pairs whose opt-out the batch may change."""
+        return sorted({*self.optouts, *((account, contact) for account, contact, _
+                                        in self.notices.preferences)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,9 @@ def to_rows(batch: list[SinkRecord]) -> Rows:
                 current.opted_out_at, current.message_id
             ):
                 rows.optouts[key] = optout
+        elif isinstance(event, NoticeEvent):
+            rows.notices.add(event, _json(event.content.model_dump(mode="json")),
+                             _json(event.raw))
         elif event.kind == "message":
             rows.inbound.setdefault(event.message_id, _inbound_row(event))
             window = ContactWindow.of_event(event)
@@ -224,7 +235,7 @@ def _outbound_row(event: Event) -> OutboundState | None:
     return replace(state, **{name: utc(getattr(state, name)) for name in _TIMES})
 
 
-_TIMES = ("sent_at", "delivered_at", "read_at", "failed_at", "updated_at")
+_TIMES = ("sent_at", "delivered_at", "read_at", "failed_at", "updated_at", "played_at")
 
 
 def _optout_row(event: OptOutEvent) -> OptOutRow:

@@ -7,6 +7,7 @@ from qikflow.kafka_admin import TopicSpec, specs_for
 from qikflow.size_budget import TOPIC_LIMIT
 from qikflow.topics import Topics
 from streams.budget import WorkerBudget
+from streams.notices import NOTICE_TYPES
 from streams.settings import StreamsSettings
 from streams.topics import event_topics
 
@@ -15,7 +16,8 @@ FAILED_SINK = "qikflow-failed-sink"
 
 
 def input_topics(kafka: KafkaSettings) -> list[str]:
-    """Every per-type event topic and the opt-out topic, as an explicit list."""
+    """Every per-type event topic, every notice topic and the opt-out topic, as an
+    explicit list."""
     topics = Topics.from_settings(kafka)
     return [*event_topics(topics), topics.optout]
 
@@ -38,3 +40,8 @@ def sink_topics(kafka: KafkaSettings) -> list[TopicSpec]:
 
 def is_optout(topic: str) -> bool:
     return topic.endswith(".contact.optout")
+
+
+def is_notice(topic: str) -> bool:
+    """Whether the topic holds notices (`streams/notices.py`), not events."""
+    return any(topic.endswith("." + notice_type) for notice_type in NOTICE_TYPES)

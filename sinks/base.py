@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from streams.events import Event, OptOutEvent
+from streams.notices import NoticeEvent
 
 
 class SinkError(Exception):
@@ -38,7 +39,7 @@ class SinkRecord:
     topic: str
     partition: int
     offset: int
-    event: Event | OptOutEvent
+    event: Event | OptOutEvent | NoticeEvent
 
 
 class Sink(ABC):

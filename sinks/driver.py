@@ -41,6 +41,7 @@ from sinks.base import Sink, SinkError, SinkRecord, StoreUnavailableError
 from sinks.settings import SinkSettings
 from streams.events import Event, OptOutEvent
 from streams.headers import dead_letter_headers
+from streams.notices import NoticeEvent
 
 logger = logging.getLogger(__name__)
 
@@ -263,11 +264,13 @@ class SinkDriver:
                            self.sink.name, error)
 
 
-def _decode(message: ConsumerRecord) -> Event | OptOutEvent:
+def _decode(message: ConsumerRecord) -> Event | OptOutEvent | NoticeEvent:
     if message.value is None:
         raise ValueError("record has no value (tombstone)")
     if _topics.is_optout(message.topic):
         return OptOutEvent.from_json(message.value)
+    if _topics.is_notice(message.topic):
+        return NoticeEvent.from_json(message.value)
     return Event.from_json(message.value)
 
 

@@ -22,6 +22,7 @@ import duckdb
 import orjson
 
 from sinks._flat_columns import message_fields, utc
+from sinks._lake_notices import notice_columns
 from sinks._lake_store import SAFE_TYPE, STAGED_COLUMNS, LakeStore
 from sinks.base import (
     PoisonRecordError,
@@ -31,6 +32,7 @@ from sinks.base import (
     StoreUnavailableError,
 )
 from streams.events import OptOutEvent, StatusContent
+from streams.notices import NoticeEvent
 
 logger = logging.getLogger(__name__)
 
@@ -156,18 +158,25 @@ def _row(record: SinkRecord) -> dict[str, Any]:
     row: dict[str, Any] = dict.fromkeys(STAGED_COLUMNS)
     row.update(
         type=event.type, date=received_at.date(), event_id=event.event_id,
-        account=event.account, contact=event.contact_number, contact_name=event.contact_name,
-        message_id=event.message_id, occurred_at=utc(event.occurred_at),
-        received_at=received_at, schema_version=event.schema_version,
+        account=event.account, contact=event.contact_number,
+        occurred_at=utc(event.occurred_at), received_at=received_at,
+        schema_version=event.schema_version,
     )
-    if isinstance(event, OptOutEvent):
+    if isinstance(event, NoticeEvent):
+        raw = orjson.dumps(event.raw)
+        row.update(format=event.format, business_number=event.business_number,
+                   content=orjson.dumps(event.content.model_dump(mode="json")).decode(),
+                   **notice_columns(event))
+    elif isinstance(event, OptOutEvent):
+        row.update(contact_name=event.contact_name, message_id=event.message_id)
         raw = event.to_json()
         row.update(kind="optout", text=event.text,
                    content=orjson.dumps({"matched": event.matched}).decode())
     else:
         raw = orjson.dumps(event.raw)
         content = event.content
-        row.update(kind=event.kind, format=event.format, business_number=event.business_number,
+        row.update(contact_name=event.contact_name, message_id=event.message_id,
+                   kind=event.kind, format=event.format, business_number=event.business_number,
                    content=orjson.dumps(content.model_dump(mode="json")).decode())
         if isinstance(content, StatusContent):
             row.update(status=content.status, error_code=content.error_code,

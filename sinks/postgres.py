@@ -12,6 +12,12 @@ from typing import Any
 
 import asyncpg
 
+from sinks._pg_notices import (
+    RESUMED_OPTOUTS,
+    UPSERT_NOTICE,
+    UPSERT_PREFERENCE,
+    UPSERT_TEMPLATE,
+)
 from sinks._pg_rows import columns, to_rows
 from sinks.base import (
     PoisonRecordError,
@@ -73,10 +79,11 @@ def _merge_sql(column: str, rule: Rule) -> str:
 UPSERT_OUTBOUND = """
 INSERT INTO outbound_messages AS o (message_id, account, contact, status_rank, failed,
     error_code, error_title, sent_at, delivered_at, read_at, failed_at, updated_at,
-    pricing_category, statuses)
+    pricing_category, statuses, played_at)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::boolean[],
     $6::bigint[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[],
-    $11::timestamptz[], $12::timestamptz[], $13::text[], $14::smallint[])
+    $11::timestamptz[], $12::timestamptz[], $13::text[], $14::smallint[],
+    $15::timestamptz[])
 ON CONFLICT (message_id) DO UPDATE SET
     """ + ",\n    ".join(_merge_sql(column, rule) for column, rule in MERGE_RULES.items())
 
@@ -115,7 +122,7 @@ ON CONFLICT (account, contact) DO UPDATE SET
 
 
 class PostgresSink(Sink):
-    """Writes the five tables of the operational store; migrates the schema on setup."""
+    """Writes the tables of the operational store; migrates the schema on setup."""
 
     name = "postgres"
 
@@ -150,7 +157,11 @@ class PostgresSink(Sink):
             (UPSERT_OUTBOUND, list(rows.outbound.values())),
             (UPSERT_OPTOUT, list(rows.optouts.values())),
             (UPSERT_WINDOW, list(rows.windows.values())),
+            (UPSERT_NOTICE, list(rows.notices.notices.values())),
+            (UPSERT_TEMPLATE, list(rows.notices.templates.values())),
+            (UPSERT_PREFERENCE, list(rows.notices.preferences.values())),
         ]
+        resumed = rows.optout_contacts() if rows.notices.preferences else []
         if self._pool is None:
             raise StoreUnavailableError("the PostgreSQL pool is not open (setup did not run)")
         try:
@@ -158,6 +169,9 @@ class PostgresSink(Sink):
                 for statement, table_rows in statements:
                     if table_rows:
                         await connection.execute(statement, *columns(table_rows))
+                if resumed:
+                    await connection.execute(RESUMED_OPTOUTS, [a for a, _ in resumed],
+                                             [c for _, c in resumed])
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
             raise classify(error, f"upsert of {len(batch)} events") from error
 

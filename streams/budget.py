@@ -40,6 +40,7 @@ from streams import headers as names
 from streams._keyed import MAGIC, entry_bytes
 from streams.dead_letters import largest_preview_bytes
 from streams.events import MAX_ID_BYTES, event_types
+from streams.notices import NOTICE_TYPES
 
 if TYPE_CHECKING:
     from qikflow.topics import Topics
@@ -49,7 +50,7 @@ EVENT_OVERHEAD_BYTES = 64 * 1024
 TABLE_KEY_BYTES = 255
 TABLE_VALUE_BYTES = 64
 STATE_VALUE_BYTES = 16 * 1024
-EVENT_TYPE_BYTES = max(len(event_type) for event_type in event_types())
+EVENT_TYPE_BYTES = max(len(event_type) for event_type in [*event_types(), *NOTICE_TYPES])
 
 SETTING = "QIKFLOW_MAX_BODY_BYTES"
 PRODUCER_SETTING = "QIKFLOW_STREAMS_PRODUCER_MAX_BATCH_BYTES"
@@ -180,7 +181,7 @@ class WorkerBudget:
         events = self._need(self.event.batch_bytes, f"events of {body}")
         return [
             self._need(self.keyed.batch_bytes, f"keyed records of {body}")(topics.keyed),
-            *(events(name) for name in topics.events(event_types())),
+            *(events(name) for name in topics.events([*event_types(), *NOTICE_TYPES])),
             self._need(self.unknown.batch_bytes, body)(topics.unknown),
             self._need(self.dead_letter_bytes, f"dead letters of {body} and of its events"
                        )(topics.dlq),

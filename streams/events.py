@@ -10,6 +10,9 @@ strict: that is how the `content` union picks the model of each type.)
 - Version 1: the first contract.
 - Version 2: status events carry `pricing`, `conversation`, `errors` (every error, the
   first still flattened into `error_*`), `biz_opaque_callback_data` and `recipient_id`.
+  Added within version 2, on topics of their own so that no reader of an existing topic
+  sees them: `status.played` and `status.deleted`, and the notices of
+  `streams/notices.py` (template, account, preferences, provider errors, calls, echoes).
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ MESSAGE_TYPES = (
     "interactive", "button", "reaction", "order", "unknown",
 )
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
-STATUSES = ("sent", "delivered", "read", "failed", "unknown")
+STATUSES = ("sent", "delivered", "read", "failed", "played", "deleted", "unknown")
 # The final state of an outbound message is the highest it reached; `failed` stands beside.
-STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3}
+# `played` (a voice message was played) ranks with `read`, which it implies; `deleted`
+# moves no state (streams/outbound_state.py).
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 3}
 
 
 class _Model(BaseModel):
@@ -141,7 +146,7 @@ class StatusError(_Record):
 
 
 class StatusContent(_Model):
-    status: str = Field(description="sent, delivered, read, failed, or unknown.")
+    status: str = Field(description="sent, delivered, read, failed, played, deleted, or unknown.")
     original_status: str | None = Field(None, description="The provider's value when unknown.")
     error_code: int | None = Field(
         None, description="The provider's error code, when it is an integer of 64 bits."
@@ -304,14 +309,17 @@ class OptOutEvent(_Record):
     """A contact asked to stop receiving messages (topic `<prefix>.contact.optout`)."""
 
     schema_version: int = Field(SCHEMA_VERSION, description="Version of this contract.")
-    event_id: str = Field(description="`optout:<message id>` of the message that opted out.")
+    event_id: str = Field(description="`optout:<message id>` of the message that opted out, "
+                          "or `optout:<event id>` of a marketing `stop` (contact.preferences).")
     type: Literal["contact.optout"] = "contact.optout"
     contact_number: str | None = Field(description="The customer's number, E.164.")
     contact_name: str | None
     account: str
-    message_id: str = Field(description="The incoming message that asked to stop.")
-    text: str = Field(description="The message text, unchanged.")
-    matched: str = Field(description="The normalised phrase that matched, e.g. `stop`.")
+    message_id: str = Field(description="The incoming message that asked to stop, or the "
+                            "event id of the `contact.preferences` notice.")
+    text: str = Field(description="The message text, unchanged (a preference's `detail`).")
+    matched: str = Field(description="The normalised phrase that matched, e.g. `stop`, or "
+                         "`marketing_messages` for a marketing `stop`.")
     occurred_at: datetime | None
     received_at: datetime
     receipt_ids: list[str]

@@ -65,6 +65,7 @@ class OutboundState:
     updated_at: datetime
     pricing_category: str | None = None
     statuses: int = 0  # STATUS_BITS of the distinct callbacks applied
+    played_at: datetime | None = None  # the earliest `played` (a voice message was played)
 
     def merge(self, later: OutboundState) -> OutboundState:
         """This state with `later` (a callback that arrived after it) applied."""
@@ -74,13 +75,17 @@ class OutboundState:
 
     @classmethod
     def of_event(cls, event: Event) -> OutboundState | None:
-        """The state one status callback says; None for `unknown` statuses (they are kept
-        on `status.unknown` and in `message_status_events`, and move no state)."""
+        """The state one status callback says; None for `unknown` and `deleted` statuses
+        (they are kept on their topics and in `message_status_events`, and move no state:
+        `deleted` concerns a message the customer deleted, not one the business sent).
+        `played` ranks with `read`, which it implies, and sets `played_at`; it adds no
+        callback to `statuses`, whose published names stay those of version 2."""
         content = event.content
         if not isinstance(content, StatusContent):
             raise TypeError(f"event {event.event_id} of type {event.type} is not a status")
         status = content.status
-        if status not in STATUS_BITS:
+        played = status == "played"
+        if status not in STATUS_BITS and not played:
             return None
         received = _utc(event.received_at)
         at = believed(event.occurred_at, received)
@@ -99,7 +104,8 @@ class OutboundState:
             failed_at=at if failed else None,
             updated_at=at or received,
             pricing_category=_cut(content.pricing_category),
-            statuses=STATUS_BITS[status],
+            statuses=STATUS_BITS.get(status, 0),
+            played_at=at if played else None,
         )
 
     # -- the published form (`<prefix>.message.state`) ---------------------------------
@@ -131,7 +137,7 @@ class OutboundState:
             "sent_at": self.sent_at, "delivered_at": self.delivered_at,
             "read_at": self.read_at, "failed_at": self.failed_at, "updated_at": self.updated_at,
             "statuses_seen": [name for name, bit in STATUS_BITS.items() if self.statuses & bit],
-            "callbacks": self.callbacks,
+            "callbacks": self.callbacks, "played_at": self.played_at,
         }, option=orjson.OPT_UTC_Z)
 
     @classmethod
@@ -140,7 +146,7 @@ class OutboundState:
         record = orjson.loads(data)
         values = {name: record[name] for name in _STORED if name in record}
         for name in _TIMES:
-            values[name] = parse_time(values[name])
+            values[name] = parse_time(values.get(name))
         values["statuses"] = sum(STATUS_BITS[name] for name in record["statuses_seen"])
         return cls(**values)
 
@@ -160,10 +166,11 @@ MERGE_RULES: dict[str, Rule] = {
     "updated_at": Rule.HIGHEST,
     "pricing_category": Rule.FIRST_KNOWN,
     "statuses": Rule.UNION,
+    "played_at": Rule.EARLIEST,
 }
 TEXT_FIELDS = frozenset(f.name for f in fields(OutboundState) if str(f.type).startswith("str"))
 _STORED = tuple(f.name for f in fields(OutboundState))
-_TIMES = ("sent_at", "delivered_at", "read_at", "failed_at", "updated_at")
+_TIMES = ("sent_at", "delivered_at", "read_at", "failed_at", "updated_at", "played_at")
 
 
 def believed(at: datetime | None, received: datetime) -> datetime | None:

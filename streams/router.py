@@ -55,6 +55,7 @@ from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 if TYPE_CHECKING:
     from streams.context import StreamsApp
     from streams.events import Event
+    from streams.notices import NoticeEvent
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +200,8 @@ class RawRouter(Service):
         outcome = parse_raw(RawRecord.from_kafka(record.value, headers))
         if isinstance(outcome, Parsed):
             # Every event is encoded before any joins a bundle: a failure leaves none behind.
-            entries = [self._encode(event, headers) for event in outcome.events]
+            entries = [*(self._encode(event, headers) for event in outcome.events),
+                       *(self._encode(notice, headers) for notice in outcome.notices)]
             for partition, entry in entries:
                 bundle = bundles.get(partition)
                 if bundle is not None and bundle.writer.size + entry.size > self._max_bundle_bytes:
@@ -218,7 +220,7 @@ class RawRouter(Service):
         elif isinstance(outcome, Undecodable):
             await self._sender().dead_letter(batch, record, names.UNDECODABLE, outcome.error)
 
-    def _encode(self, event: Event, headers: Headers) -> tuple[int, Entry]:
+    def _encode(self, event: Event | NoticeEvent, headers: Headers) -> tuple[int, Entry]:
         """The keyed partition and bundle entry of one event; RecordTooLargeError when its
         JSON is beyond the event budget."""
         key = event.key

@@ -1,7 +1,8 @@
 """JSON Schemas of the published topics, generated from the models in `events.py`.
 
 One schema per event type (`type` and `kind` pinned with `const`, `content` pinned to that
-type's content model) plus `contact.optout`, `message.state` and `contact.window`. The
+type's content model), one per notice type (`streams/notices.py`, likewise) plus
+`contact.optout`, `message.state` and `contact.window`. The
 checked-in copies under `schemas/` are regenerated with `python -m streams.schemas
 [directory]`; a test fails when they drift from the models.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.events import Event, OptOutEvent, content_model, event_types
+from streams.notices import CONTENT_MODELS, NOTICE_TYPES, NoticeEvent
 from streams.state_records import ContactWindowRecord, MessageStateRecord
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -40,12 +42,26 @@ def _opened(schema: Any) -> Any:
 def event_schema(event_type: str) -> dict[str, Any]:
     """The schema of the events on the topic of `event_type`, e.g. `message.text`."""
     schema = Event.model_json_schema(mode="serialization")
-    content_name = content_model(event_type).__name__
     properties = schema["properties"]
-    properties["type"] = {**properties["type"], "const": event_type}
     kind = event_type.partition(".")[0]
     properties["kind"] = {k: v for k, v in properties["kind"].items() if k != "enum"}
     properties["kind"]["const"] = kind
+    return _pinned(schema, event_type, content_model(event_type).__name__,
+                   f"Event {event_type}")
+
+
+def notice_schema(notice_type: str) -> dict[str, Any]:
+    """The schema of the notices on the topic of `notice_type`, e.g. `template.status`."""
+    return _pinned(NoticeEvent.model_json_schema(mode="serialization"), notice_type,
+                   CONTENT_MODELS[notice_type].__name__, f"Notice {notice_type}")
+
+
+def _pinned(schema: dict[str, Any], type_name: str, content_name: str,
+            title: str) -> dict[str, Any]:
+    """`schema` with `type` pinned to `type_name` and `content` to the model
+    `content_name`, keeping only the `$defs` that content uses."""
+    properties = schema["properties"]
+    properties["type"] = {**properties["type"], "const": type_name}
     properties["content"] = {
         "$ref": f"#/$defs/{content_name}",
         "description": properties["content"].get("description", ""),
@@ -53,7 +69,7 @@ def event_schema(event_type: str) -> dict[str, Any]:
     # Keep only the models the content uses, so each file reads on its own.
     used = {content_name, *_references(schema["$defs"][content_name])}
     schema["$defs"] = {name: schema["$defs"][name] for name in sorted(used)}
-    schema["title"] = f"Event {event_type}"
+    schema["title"] = title
     return _open({"$schema": DRAFT, **schema})
 
 
@@ -77,6 +93,7 @@ def _references(schema: Any) -> set[str]:
 def all_schemas() -> dict[str, dict[str, Any]]:
     """Schema by file name (`message.text.schema.json`)."""
     schemas = {f"{t}.schema.json": event_schema(t) for t in event_types()}
+    schemas.update({f"{t}.schema.json": notice_schema(t) for t in NOTICE_TYPES})
     schemas["contact.optout.schema.json"] = optout_schema()
     for name, model in (("message.state", MessageStateRecord),
                         ("contact.window", ContactWindowRecord)):

@@ -45,6 +45,9 @@ class MessageStateRecord(_Record):
     statuses_seen: list[Literal["sent", "delivered", "read", "failed"]] = Field(
         description="The distinct callbacks that arrived (copies count once).")
     callbacks: int = Field(description="How many distinct callbacks arrived.")
+    played_at: datetime | None = Field(
+        None, description="The earliest `played` callback (a voice message was played); a "
+        "played message ranks as `read`. Absent from records before `played` was known.")
 
 
 class ContactWindowRecord(_Record):

@@ -22,6 +22,7 @@ from qikflow.topics import Topics
 from streams.budget import WorkerBudget
 from streams.errors import TopicPartitionsError, TopicTooSmallError
 from streams.events import event_types
+from streams.notices import NOTICE_TYPES
 from streams.settings import StreamsSettings
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,9 @@ CLIENT_ID = "qikflow-streams"
 
 
 def event_topics(topics: Topics) -> list[str]:
-    """Every per-type topic (`<prefix>.message.*` and `<prefix>.status.*`)."""
-    return topics.events(event_types())
+    """Every per-type topic (`<prefix>.message.*` and `<prefix>.status.*`), then the topic
+    of every notice type (`<prefix>.template.status`, ...: `streams/notices.py`)."""
+    return topics.events([*event_types(), *NOTICE_TYPES])
 
 
 def output_topics(topics: Topics) -> list[str]:

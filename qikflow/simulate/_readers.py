@@ -110,13 +110,16 @@ class DatabaseRows:
         self.inbound: Counter[str] = Counter()
         self.status_events: Counter[tuple[str, str]] = Counter()
         self.outbound: dict[str, OutboundState] = {}
+        self.notices: Counter[str] = Counter()
         self.problems: list[str] = []
 
 
 async def read_database(
-    url: str, inbound_ids: Sequence[str], outbound_ids: Sequence[str]
+    url: str, inbound_ids: Sequence[str], outbound_ids: Sequence[str],
+    status_ids: Sequence[str] | None = None, notice_ids: Sequence[str] = (),
 ) -> DatabaseRows:
-    """Rows of `inbound_messages`, `message_status_events` and `outbound_messages`."""
+    """Rows of `inbound_messages`, `message_status_events` (of `status_ids`, by default
+    `outbound_ids`), `outbound_messages` and `notices`."""
     import asyncpg
 
     rows = DatabaseRows()
@@ -127,9 +130,11 @@ async def read_database(
              "WHERE message_id = ANY($1::text[]) GROUP BY 1", inbound_ids),
             ("message_status_events", "SELECT message_id, status, count(*) FROM "
              "message_status_events WHERE message_id = ANY($1::text[]) GROUP BY 1, 2",
-             outbound_ids),
+             outbound_ids if status_ids is None else status_ids),
             ("outbound_messages", "SELECT message_id, status, failed FROM outbound_messages "
              "WHERE message_id = ANY($1::text[])", outbound_ids),
+            ("notices", "SELECT event_id, count(*) FROM notices "
+             "WHERE event_id = ANY($1::text[]) GROUP BY 1", notice_ids),
         ]
         for table, query, ids in queries:
             try:
@@ -142,6 +147,8 @@ async def read_database(
                     rows.inbound[record[0]] += record[1]
                 elif table == "message_status_events":
                     rows.status_events[(record[0], record[1])] += record[2]
+                elif table == "notices":
+                    rows.notices[record[0]] += record[1]
                 else:
                     # `status` reads `failed` when no sent/delivered/read arrived (rank 0).
                     status = None if record[1] in (None, "failed") else record[1]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from qikflow.simulate._bodies import BodyFactory, Contact
+from qikflow.simulate._notice_bodies import NOTICE_KINDS, notice_body
 from qikflow.simulate.plan import (
     BodyFormat,
     Expected,
@@ -49,6 +50,7 @@ class TrafficMix:
     wrapped_share: float = 0.05  # Qikchat bodies wrapped once more in {"message": ...}
     duplicate_share: float = 0.01  # exact resends of an earlier body
     malformed_share: float = 0.004
+    notice_share: float = 0.01  # template, account, preference, error, call, echo bodies
     failed_share: float = 0.03  # outbound messages that fail after `sent`
     undelivered_share: float = 0.04  # outbound messages only ever `sent`
     unread_share: float = 0.3  # delivered but never read
@@ -107,6 +109,11 @@ class TrafficGenerator:
         self._seq = 0
         self._history: deque[PlannedWebhook] = deque(maxlen=500)
         self._recent_outbound: deque[str] = deque(maxlen=50)
+        self._recent_inbound: deque[str] = deque(maxlen=50)
+        self._notices = 0
+        # Notices draw their shape from a source of their own (ids from `ids`, so another
+        # start time gives other ids), leaving the draws of the other bodies alone.
+        self._notice_rng = random.Random(f"{seed}/notices")
         self._malformed = 0
         # Every mix type appears early, so even a short run covers them all.
         self._roster = list(self.mix.message_weights)
@@ -121,7 +128,10 @@ class TrafficGenerator:
             yield webhook
 
     def _next(self, index: int, at_s: float) -> PlannedWebhook:
-        mix, roll = self.mix, self._rng.random()
+        mix = self.mix
+        if self._notice_rng.random() < mix.notice_share:
+            return self._notice(index, at_s)
+        roll = self._rng.random()
         if roll < mix.malformed_share:
             return self._malformed_body(index, at_s)
         if roll < mix.malformed_share + mix.duplicate_share and self._history:
@@ -157,6 +167,7 @@ class TrafficGenerator:
             items.append((message_id, wire, content))
             name = mix_type.partition(".")[0]
             events.append(ExpectedEvent(message_id, f"message.{name}", message_id))
+            self._recent_inbound.append(message_id)
             if mix_type == "text.optout":
                 optouts.append(message_id)
         body_format: BodyFormat
@@ -230,6 +241,21 @@ class TrafficGenerator:
         )
         return PlannedWebhook(index, body, step.account, at_s, "status",
                               Expected("events", events), body_format)
+
+    # -- notices ----------------------------------------------------------------------
+
+    def _notice(self, index: int, at_s: float) -> PlannedWebhook:
+        """Every kind in turn (so a short run covers them), for a random contact."""
+        kind = NOTICE_KINDS[self._notices % len(NOTICE_KINDS)]
+        self._notices += 1
+        rng = self._notice_rng
+        outbound = rng.choice(self._recent_outbound) if self._recent_outbound else None
+        inbound = rng.choice(self._recent_inbound) if self._recent_inbound else None
+        body, events, optouts = notice_body(
+            kind, rng, str(self._bodies.ids.randint(10**14, 10**15 - 1)),
+            rng.choice(self._contacts), int(self._bodies.unix(at_s)), outbound, inbound)
+        return PlannedWebhook(index, body, rng.choice(self.accounts), at_s, "notice",
+                              Expected("events", events, optouts), "meta")
 
     # -- malformed --------------------------------------------------------------------
 

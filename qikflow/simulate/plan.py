@@ -8,11 +8,18 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-# Highest status wins; `failed` is recorded beside it. Mirrors streams.events.STATUS_RANK,
+# Highest status wins; `failed` is recorded beside it; `played` ranks with `read` (whose
+# name the state keeps); `deleted` moves no state. Mirrors streams.events.STATUS_RANK,
 # restated so the simulator does not depend on the code it checks.
-STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3}
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "played": 3}
+RANK_NAMES = {1: "sent", 2: "delivered", 3: "read"}
+NO_STATE = frozenset({"deleted"})
+# The notice types (streams/notices.py): not incoming messages, even `message.echo`.
+NOTICE_TYPES = frozenset({
+    "template.status", "account.update", "contact.preferences", "provider.error",
+    "call.connect", "call.terminate", "call.status", "message.echo"})
 
-WebhookKind = Literal["message", "status", "malformed", "duplicate"]
+WebhookKind = Literal["message", "status", "notice", "malformed", "duplicate"]
 # `events`: parsed into per-type events; `unknown`: a JSON envelope with an event name we do
 # not know (topic `<prefix>.unknown`); `dlq`: not an envelope at all (topic `<prefix>.dlq`).
 Outcome = Literal["events", "unknown", "dlq"]
@@ -34,6 +41,9 @@ class ExpectedEvent:
 
     @property
     def kind(self) -> str:
+        """`message`, `status`, or `notice` (its `message_id` is then empty)."""
+        if self.type in NOTICE_TYPES:
+            return "notice"
         return self.type.partition(".")[0]
 
     @property
@@ -158,16 +168,21 @@ class GroundTruth:
         rank: dict[str, int] = {}
         failed: dict[str, bool] = {}
         for message_id, status in self.status_events(acked):
+            if status in NO_STATE:
+                continue
             rank.setdefault(message_id, 0)
             failed.setdefault(message_id, False)
             if status == "failed":
                 failed[message_id] = True
             rank[message_id] = max(rank[message_id], STATUS_RANK.get(status, 0))
-        by_rank = {value: name for name, value in STATUS_RANK.items()}
         return {
-            message_id: OutboundState(by_rank.get(value), failed[message_id])
+            message_id: OutboundState(RANK_NAMES.get(value), failed[message_id])
             for message_id, value in rank.items()
         }
+
+    def notice_ids(self, acked: Collection[int] | None = None) -> set[str]:
+        """Event ids of every expected notice (the `notices` table's key)."""
+        return {e.event_id for e in self.events(acked).values() if e.kind == "notice"}
 
     def optout_message_ids(self, acked: Collection[int] | None = None) -> set[str]:
         return {

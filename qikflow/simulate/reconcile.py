@@ -81,9 +81,12 @@ class _Expected:
         self.outbound = truth.outbound_states(acked)
         # Body digests read badly in a report: name the webhook that carried each.
         self.webhook_of = {r.digest.hex(): r.index for r in reversed(truth.records)}
+        status_events = truth.status_events(acked)
+        self.status_ids = sorted({mid for mid, _ in status_events})
+        self.notices = sorted(truth.notice_ids(acked))
         self.database = dict.fromkeys(self.inbound, "inbound_messages") | {
-            f"{mid}:{status}": "message_status_events" for mid, status in truth.status_events(acked)
-        }
+            f"{mid}:{status}": "message_status_events" for mid, status in status_events
+        } | dict.fromkeys(self.notices, "notices")
 
 
 class _KafkaFindings:
@@ -202,9 +205,10 @@ async def reconcile(
     expected = _Expected(truth, report.acked() if report is not None else None)
     deadline = time.monotonic() + options.timeout_s
     prefix = options.kafka.topic_prefix
-    # Every per-type topic but `message.state` (states, not events).
+    # Every per-type topic but `message.state` (states, not events), and the notice topics.
     pattern = (rf"{re.escape(prefix)}\.(raw|unknown|dlq|contact\.optout|"
-               rf"message\.(?!state$)[a-z0-9_]+|status\.[a-z0-9_]+)")
+               rf"message\.(?!state$)[a-z0-9_]+|status\.[a-z0-9_]+|template\.status|"
+               rf"account\.update|contact\.preferences|provider\.error|call\.[a-z]+)")
     findings = _KafkaFindings(prefix, expected, options.routed_copies_allowed)
 
     async with KafkaReader(options.kafka, pattern, options.since_ms) as reader:
@@ -233,11 +237,14 @@ async def _database_rows(url: str | None, expected: _Expected) -> list[StageResu
         why = "no --database-url / QIKFLOW_DATABASE_URL"
         return [StageResult.not_checked("database", why),
                 StageResult.not_checked("outbound state", why)]
-    rows = await read_database(url, expected.inbound, sorted(expected.outbound))
+    rows = await read_database(url, expected.inbound, sorted(expected.outbound),
+                               expected.status_ids, expected.notices)
     found: dict[str, list[str]] = {
         mid: ["inbound_messages"] * count for mid, count in rows.inbound.items()}
     for (mid, status), count in rows.status_events.items():
         found[f"{mid}:{status}"] = ["message_status_events"] * count
+    for event_id, count in rows.notices.items():
+        found[event_id] = ["notices"] * count
     note = "; ".join(rows.problems)
     return [compare_placed("database", expected.database, found, note=note),
             compare_outbound(expected.outbound, rows.outbound)]

@@ -45,9 +45,13 @@ class AgentDiscoveryError(RuntimeError):
 
 
 def event_agent(
-    streams: StreamsApp, *, name: str, event_types: Sequence[str], handle: Handler
+    streams: StreamsApp, *, name: str, event_types: Sequence[str], handle: Handler,
+    decode: Callable[[bytes], Any] = Event.from_json,
 ) -> None:
     """Run `handle` on every event of `event_types` and send what it returns.
+
+    `decode` reads a record's value: `Event.from_json`, or `NoticeEvent.from_json` for the
+    topics of notices (`streams/notices.py`).
 
     Events come in batches (`take_events`). An exception from `handle` sends that one
     record, unchanged, to `<prefix>.dlq` with `qikflow-error` and `qikflow-failed-agent`
@@ -69,7 +73,7 @@ def event_agent(
             for event in events:
                 delivery = output.start(event.message)
                 try:
-                    for record in handle(Event.from_json(event.message.value)):
+                    for record in handle(decode(event.message.value)):
                         headers = [*record.headers]
                         await output.send(delivery, record.topic, record.key, record.value, headers)
                         emitted.inc()

@@ -1,8 +1,9 @@
 """`<prefix>.message.state`: the current state of every outbound message.
 
-Every status callback dedup routes (`status.sent`, `.delivered`, `.read`, `.failed`; they
-are keyed by message id) is merged into a Faust table keyed by message id with the rules of
-`streams/outbound_state.py`, the same the PostgreSQL sink applies to `outbound_messages`.
+Every status callback dedup routes (`status.sent`, `.delivered`, `.read`, `.failed`,
+`.played`; they are keyed by message id) is merged into a Faust table keyed by message id
+with the rules of `streams/outbound_state.py`, the same the PostgreSQL sink applies to
+`outbound_messages`.
 A callback that changes the state publishes the merged state; a resent or late one that
 changes nothing publishes nothing. See `streams/_state_table.py` for how dedup folds it,
 how a restart recovers the table and why a published state never goes backwards.
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from streams.context import StreamsApp
 
 NAME = "message-state"
-EVENT_TYPES = [f"status.{status}" for status in STATUS_BITS]
+EVENT_TYPES = [f"status.{status}" for status in (*STATUS_BITS, "played")]
 
 
 # The state after a callback, or None when it changes nothing (an `unknown` status, a

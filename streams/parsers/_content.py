@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
-KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed"})
+KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed", "played", "deleted"})
 _INTERACTIVE_KINDS = ("button_reply", "list_reply", "nfm_reply")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from streams.events import SCHEMA_VERSION, Content, Event
@@ -12,13 +12,16 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ingest.record import RawRecord
+    from streams.notices import NoticeEvent
 
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """One or more events (a Meta body can carry several) -> the per-type topics."""
+    """One or more events (a Meta body can carry several) -> the per-type topics; and
+    notices (`streams/notices.py`), each to the topic of its type. At least one of either."""
 
     events: list[Event]
+    notices: list[NoticeEvent] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,11 @@
 """Meta's WhatsApp Cloud API body: `entry[].changes[].value` with `messages[]`/`statuses[]`.
 
-Each message and each status in the body becomes one event. The business number is
-`value.metadata.display_phone_number`; a message's customer is `from`, named by the entry
-of `value.contacts[]` whose `wa_id` is that number; a status's customer is `recipient_id`.
+Each message and each status in the body becomes one event; whatever else a change says
+(template and account updates, preferences, calls, echoes, value-level errors) becomes
+notices (`_notices.py`), and a `statuses[]` item of `type: call` is a call status.
+The business number is `value.metadata.display_phone_number`; a message's customer is
+`from`, named by the entry of `value.contacts[]` whose `wa_id` is that number; a status's
+customer is `recipient_id`.
 An item without an id (or with an event id longer than MAX_ID_BYTES), or that is not an
 object, is skipped: it stays in the body, and a body with no parseable item at all is
 Unrecognised so that the body is never lost.
@@ -11,7 +14,7 @@ A status's `timestamp` also fills the matching `sent_at`/`delivered_at`/`read_at
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from streams.events import MAX_ID_BYTES
 from streams.parsers._content import (
@@ -20,6 +23,12 @@ from streams.parsers._content import (
     status_content,
     status_event_id,
     status_name,
+)
+from streams.parsers._notices import (
+    Change,
+    call_status_notice,
+    change_notices,
+    is_call_status,
 )
 from streams.parsers._outcome import Origin, Parsed, Unrecognised
 from streams.parsers.json_fields import (
@@ -35,6 +44,7 @@ from streams.parsers.json_fields import (
 if TYPE_CHECKING:
     from ingest.record import RawRecord
     from streams.events import Event
+    from streams.notices import NoticeEvent
 
 OBJECT = "whatsapp_business_account"
 
@@ -43,16 +53,20 @@ def parse_body(body: JSONObject, record: RawRecord) -> Parsed | Unrecognised:
     """Parse a body whose `object` is `whatsapp_business_account`."""
     origin = Origin.of("meta", record)
     events: list[Event] = []
+    notices: list[NoticeEvent] = []
     items = 0
     for entry in array(body, "entry"):
         if not isinstance(entry, dict):
             continue
-        for change in array(entry, "changes"):
-            value = obj(change, "value") if isinstance(change, dict) else None
-            if value is None:
+        for item in array(entry, "changes"):
+            if not isinstance(item, dict) or (value := obj(item, "value")) is None:
                 continue
-            business = e164((obj(value, "metadata") or {}).get("display_phone_number"))
+            metadata = obj(value, "metadata") or {}
+            business = e164(metadata.get("display_phone_number"))
             names = _names(value)
+            change = Change(origin, text(entry.get("id")), timestamp(entry.get("time")),
+                            entry.get("time"), text(item.get("field")), business,
+                             text(metadata.get("phone_number_id")))
             for message in array(value, "messages"):
                 items += 1
                 if isinstance(message, dict):
@@ -60,16 +74,24 @@ def parse_body(body: JSONObject, record: RawRecord) -> Parsed | Unrecognised:
             for status in array(value, "statuses"):
                 items += 1
                 if isinstance(status, dict):
-                    _keep(events, _status(origin, status, business, names))
-    if events:
-        return Parsed(events)
+                    if is_call_status(status, change.field):
+                        _keep(notices, call_status_notice(change, status))
+                    else:
+                        _keep(events, _status(origin, status, business, names))
+            found, count = change_notices(change, value)
+            items += count
+            for notice in found:
+                _keep(notices, notice)
+    if events or notices:
+        return Parsed(events, notices)
     if items:
-        return Unrecognised(f"meta: none of the {items} messages/statuses is an object with "
-                            f"an id of at most {MAX_ID_BYTES} bytes")
-    return Unrecognised("meta: no messages or statuses in the body")
+        return Unrecognised(f"meta: none of the {items} messages, statuses or notices is an "
+                            f"object with what identifies it and an id of at most "
+                            f"{MAX_ID_BYTES} bytes")
+    return Unrecognised("meta: no messages, statuses or notices in the body")
 
 
-def _keep(events: list[Event], event: Event | None) -> None:
+def _keep(events: list[Any], event: Event | NoticeEvent | None) -> None:
     if event is not None and not id_too_long(event.event_id):
         events.append(event)
 

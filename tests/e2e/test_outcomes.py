@@ -29,11 +29,16 @@ from hypothesis import strategies as st
 from qikflow.local.databases import create_database, drop_database
 from qikflow.topics import Topics
 from sinks._pg_rows import NUL, NUL_STAND_IN
-from streams.events import Event
 from streams.headers import FAILED_SINK, SOURCE_OFFSET, SOURCE_PARTITION, SOURCE_TOPIC, header
 from tests.fixtures.kafka import delete_topics
 from tests.sinks.harness import start_sink_process, stop_process
-from tests.streams._outcomes import BUDGET, Outcome, OutcomeReader, check_outcome
+from tests.streams._outcomes import (
+    BUDGET,
+    Outcome,
+    OutcomeReader,
+    check_outcome,
+    read_routed,
+)
 from tests.streams._worker import WorkerCluster, text_body
 from tests.streams.fixtures.strategies import hostile_bodies
 
@@ -58,7 +63,9 @@ class SinkOutcomes:
             rows = await connection.fetch(
                 "SELECT event_id FROM inbound_messages WHERE event_id = ANY($1::text[]) "
                 "UNION ALL SELECT event_id FROM message_status_events "
-                "WHERE event_id = ANY($1::text[])", list(stored))
+                "WHERE event_id = ANY($1::text[]) "
+                "UNION ALL SELECT event_id FROM notices WHERE event_id = ANY($1::text[])",
+                list(stored))
         finally:
             await connection.close()
         found = [row["event_id"] for row in rows]
@@ -105,7 +112,7 @@ class LivePipeline:
         return outcomes
 
     async def _await_sinks(self, records: list[ConsumerRecord]) -> None:
-        ids = [Event.from_json(record.value).event_id for record in records]
+        ids = [read_routed(record)[0] for record in records]
         deadline = time.monotonic() + LANDED_WITHIN_S
         while True:
             await self._read_letters()

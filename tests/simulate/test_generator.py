@@ -9,9 +9,11 @@ import orjson
 import pytest
 
 from ingest.record import RawRecord
-from qikflow.simulate.generator import TrafficGenerator, generate
+from qikflow.simulate.generator import TrafficGenerator, TrafficMix, generate
 from qikflow.simulate.plan import GroundTruth, OutboundState, PlannedWebhook
+from streams.agents.optout import preference_optout
 from streams.events import MESSAGE_TYPES, StatusContent, TextContent
+from streams.notices import NOTICE_TYPES
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 from streams.stop_phrases import detect_optout
 
@@ -115,7 +117,8 @@ def test_every_body_parses_into_exactly_the_expected_events(plan: Plan) -> None:
             assert isinstance(outcome, Unrecognised), webhook.body
         else:
             assert isinstance(outcome, Parsed), webhook.body
-            found = [(e.event_id, e.type, e.message_id) for e in outcome.events]
+            found = [(e.event_id, e.type, e.message_id) for e in outcome.events] + [
+                (n.event_id, n.type, "") for n in outcome.notices]
             assert found == [(e.event_id, e.type, e.message_id) for e in expected.events]
 
 
@@ -128,8 +131,12 @@ def test_optouts_are_exactly_the_texts_the_detector_matches(plan: Plan) -> None:
             for event in outcome.events:
                 if isinstance(event.content, TextContent) and detect_optout(event.content.body):
                     detected.add(event.message_id)
+            for notice in outcome.notices:
+                if (optout := preference_optout(notice)) is not None:
+                    detected.add(optout.message_id)
     assert detected == truth.optout_message_ids()
     assert len(detected) >= 5
+    assert any(message_id.startswith("preferences:") for message_id in detected)
 
 
 def test_final_outbound_states_follow_the_statuses_sent(plan: Plan) -> None:
@@ -140,15 +147,35 @@ def test_final_outbound_states_follow_the_statuses_sent(plan: Plan) -> None:
             if event.status:
                 seen.setdefault(event.message_id, set()).add(event.status)
     rank = {"sent": 1, "delivered": 2, "read": 3}
+    seen = {mid: statuses for mid, statuses in seen.items() if statuses != {"deleted"}}
     states = truth.outbound_states()
     assert set(states) == set(seen)
     for message_id, statuses in seen.items():
+        if "played" in statuses:  # a played message was read
+            statuses = statuses | {"read"}
         best = max(statuses & set(rank), key=rank.__getitem__, default=None)
         assert states[message_id] == OutboundState(best, "failed" in statuses)
     finals = Counter(states.values())
     assert finals[OutboundState("read", False)] and finals[OutboundState("delivered", False)]
     failed = sum(n for state, n in finals.items() if state.failed)
     assert 0.01 < failed / len(states) < 0.05
+
+
+def test_about_one_percent_are_notices_of_every_kind(plan: Plan) -> None:
+    webhooks, truth = plan
+    notices = [w for w in webhooks if w.kind == "notice"]
+    assert 0.005 < len(notices) / len(webhooks) < 0.02
+    types = Counter(event.type for w in notices for event in w.expected.events)
+    assert set(types) == {*NOTICE_TYPES, "status.played", "status.deleted"}
+    assert truth.notice_ids() == {event.event_id for w in notices
+                                  for event in w.expected.events if event.kind == "notice"}
+    assert not truth.inbound_message_ids() & {"", *truth.notice_ids()}
+
+
+def test_a_short_run_covers_every_notice_kind() -> None:
+    _, truth = generate(seed=5, rate_per_s=100, duration_s=12,
+                        mix=TrafficMix(notice_share=0.1))
+    assert {*NOTICE_TYPES, "status.played", "status.deleted"} <= set(truth.type_counts())
 
 
 def test_ground_truth_counts_only_acked_bodies(plan: Plan) -> None:

@@ -18,7 +18,9 @@ from qikflow.simulate.reconcile import ReconcileOptions, Reconciliation, reconci
 from qikflow.simulate.sender import SendReport, SendResult
 from sinks.base import SinkRecord
 from sinks.postgres import PostgresSink
+from streams.agents.optout import preference_optout
 from streams.events import Event, OptOutEvent, TextContent
+from streams.notices import NoticeEvent
 from streams.parsers import Parsed, Unrecognised, parse_raw
 from streams.stop_phrases import detect_optout
 
@@ -50,7 +52,7 @@ def _report(webhooks: list[PlannedWebhook]) -> SendReport:
 
 async def _run_pipeline(webhooks: list[PlannedWebhook], bootstrap: str, prefix: str,
                         lake: Path, database_url: str, faults: Faults) -> None:
-    events: dict[str, Event] = {}
+    events: dict[str, Event | NoticeEvent] = {}
     optouts: dict[str, OptOutEvent] = {}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
@@ -67,6 +69,11 @@ async def _run_pipeline(webhooks: list[PlannedWebhook], bootstrap: str, prefix: 
                 topic = "unknown" if isinstance(outcome, Unrecognised) else "dlq"
                 await producer.send(f"{prefix}.{topic}", record.body, headers=record.headers())
                 continue
+            for notice in outcome.notices:
+                events.setdefault(notice.event_id, notice)  # the streams' dedup
+                optout = preference_optout(notice)
+                if optout is not None:
+                    optouts.setdefault(optout.message_id, optout)
             for event in outcome.events:
                 events.setdefault(event.event_id, event)  # the streams' dedup
                 if isinstance(event.content, TextContent):
@@ -80,11 +87,11 @@ async def _run_pipeline(webhooks: list[PlannedWebhook], bootstrap: str, prefix: 
                             matched=matched, occurred_at=event.occurred_at,
                             received_at=event.received_at, receipt_ids=event.receipt_ids)
         kept = [e for eid, e in events.items() if eid not in faults.drop_events]
-        for event in kept:
-            copies = 2 if event.event_id in faults.double_events else 1
-            event_type = "status.unknown" if event.event_id in faults.misroute else event.type
+        for item in kept:
+            copies = 2 if item.event_id in faults.double_events else 1
+            event_type = "status.unknown" if item.event_id in faults.misroute else item.type
             for _ in range(copies):
-                await producer.send(f"{prefix}.{event_type}", event.to_json(), key=event.key)
+                await producer.send(f"{prefix}.{event_type}", item.to_json(), key=item.key)
         for optout in optouts.values():
             await producer.send(f"{prefix}.contact.optout", optout.to_json(), key=optout.key)
         await producer.flush()
@@ -94,7 +101,7 @@ async def _run_pipeline(webhooks: list[PlannedWebhook], bootstrap: str, prefix: 
     sink = PostgresSink(database_url)
     await sink.setup()
     try:
-        stored: list[Event | OptOutEvent] = [*kept, *optouts.values()]
+        stored: list[Event | OptOutEvent | NoticeEvent] = [*kept, *optouts.values()]
         await sink.write([SinkRecord("t", 0, n, event) for n, event in enumerate(stored)])
     finally:
         await sink.close()
@@ -108,12 +115,13 @@ async def _run_pipeline(webhooks: list[PlannedWebhook], bootstrap: str, prefix: 
             await connection.close()
 
 
-def _write_lake(lake: Path, events: list[Event]) -> None:
+def _write_lake(lake: Path, events: list[Event | NoticeEvent]) -> None:
     with duckdb.connect() as connection:
         connection.execute("CREATE TABLE e (event_id VARCHAR, type VARCHAR, message_id VARCHAR,"
                            " date VARCHAR)")
         connection.executemany("INSERT INTO e VALUES (?, ?, ?, ?)", [
-            (e.event_id, e.type, e.message_id, e.received_at.date().isoformat())
+            (e.event_id, e.type, getattr(e, "message_id", None),
+             e.received_at.date().isoformat())
             for e in events])
         connection.execute(f"COPY e TO '{lake}' (FORMAT parquet, PARTITION_BY (type, date))")
 

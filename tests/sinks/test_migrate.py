@@ -30,8 +30,9 @@ async def test_sinks_starting_together_apply_each_migration_once(database_url: s
     assert [(row["version"], row["name"]) for row in recorded] == [
         (m.version, m.name) for m in load_migrations()]
     assert [row["table_name"] for row in tables] == [
-        "contact_optouts", "contact_windows", "inbound_messages", "message_status_events",
-        "outbound_messages", "schema_migrations"]
+        "contact_optouts", "contact_preferences", "contact_windows", "inbound_messages",
+        "message_status_events", "notices", "outbound_messages", "schema_migrations",
+        "template_events"]
 
 
 async def test_an_edited_applied_migration_is_refused(database_url: str) -> None:

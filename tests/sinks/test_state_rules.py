@@ -6,7 +6,7 @@ repetition of a message's statuses (and of a contact's messages) gives the same 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -80,15 +80,17 @@ def _sequences(count: int) -> list[list[int]]:
     return [[*order, order[0]] for order in itertools.permutations(range(count))]
 
 
-async def test_every_order_and_repeat_of_statuses_gives_the_agents_state(
-    database_url: str,
-) -> None:
+async def fold_and_store(database_url: str, statuses: Callable[[str], list[Event]]
+                         ) -> tuple[dict[str, OutboundState], dict[str, dict[str, Any]]]:
+    """Every order (and a repeat) of the `statuses` of a message, folded by the agent and
+    written by the sink one by one and as one batch: the agent's states and the rows, by
+    message id, after checking that they agree in every field."""
     sink = PostgresSink(database_url)
     await sink.setup()
     expected: dict[str, OutboundState] = {}
     try:
         for n, order in enumerate(_sequences(4)):
-            ways = [[lifecycle(f"{way}-{n}")[index] for index in order]
+            ways = [[statuses(f"{way}-{n}")[index] for index in order]
                     for way in ("single", "batch")]
             for events in ways:
                 expected[events[0].message_id] = agent_state(message_state.fold, events)
@@ -96,14 +98,23 @@ async def test_every_order_and_repeat_of_statuses_gives_the_agents_state(
     finally:
         await sink.close()
     columns = ", ".join(MERGE_RULES)
-    stored = await _stored(database_url,
-                           f"SELECT message_id, {columns}, callbacks FROM outbound_messages")
+    stored = await _stored(database_url, f"SELECT message_id, {columns}, callbacks, status "
+                                         "FROM outbound_messages")
     assert len(stored) == len(expected) == 2 * 24
     for message_id, state in expected.items():
         row = stored[message_id]
         assert {name: row[name] for name in MERGE_RULES} == {
             name: getattr(state, name) for name in MERGE_RULES}, message_id
-        assert row["callbacks"] == state.callbacks == 4
+        assert (row["callbacks"], row["status"]) == (state.callbacks, state.status)
+    return expected, stored
+
+
+async def test_every_order_and_repeat_of_statuses_gives_the_agents_state(
+    database_url: str,
+) -> None:
+    expected, _ = await fold_and_store(database_url, lifecycle)
+    for state in expected.values():
+        assert state.callbacks == 4
         assert state.status == "read" and state.failed
 
 
@@ -133,3 +144,24 @@ async def test_every_order_of_a_contacts_messages_gives_the_agents_window(
             name: getattr(window, name) for name in WINDOW_FIELDS}, contact
         assert window.opened_at == T0 - timedelta(minutes=30)
         assert window.closes_at == T0 + timedelta(hours=25)
+
+
+def voice_lifecycle(message_id: str) -> list[Event]:
+    """A voice message: sent, delivered, played, read (a client may report either last)."""
+    return [
+        status(message_id, "sent", at=T0),
+        status(message_id, "delivered", at=T0 + timedelta(seconds=4)),
+        status(message_id, "played", at=T0 + timedelta(seconds=50)),
+        status(message_id, "read", at=T0 + timedelta(seconds=30)),
+    ]
+
+
+async def test_played_ranks_with_read_in_every_order_in_both_consumers(
+    database_url: str,
+) -> None:
+    expected, _ = await fold_and_store(database_url, voice_lifecycle)
+    for state in expected.values():
+        assert (state.status, state.callbacks) == ("read", 3)
+        assert state.played_at == T0 + timedelta(seconds=50)
+        assert state.read_at == T0 + timedelta(seconds=30)
+        assert OutboundState.from_json(state.to_json()) == state

@@ -25,6 +25,7 @@ from qikflow.topics import Topics
 from streams.budget import WorkerBudget
 from streams.events import Event
 from streams.headers import SOURCE_TOPIC, header
+from streams.notices import NOTICE_TYPES, NoticeEvent
 from streams.parsers import Parsed, Unrecognised, parse_raw
 from streams.settings import StreamsSettings
 from streams.topics import event_topics
@@ -142,7 +143,7 @@ class OutcomeReader:
         time is up."""
         if kind != "events":
             return bool(outcome.records)
-        routed = {Event.from_json(record.value).event_id for record in outcome.records
+        routed = {read_routed(record)[0] for record in outcome.records
                   if record.topic not in (self.topics.unknown, self.topics.dlq)}
         return routed >= event_ids
 
@@ -168,9 +169,10 @@ def expected_kind(body: bytes) -> tuple[str, set[str]]:
     """The outcome the worker must give `body`, and the event ids it must route."""
     outcome = parse_raw(raw_record(body))
     if isinstance(outcome, Parsed):
-        if any(len(event.to_json()) > BUDGET.event_value_bytes for event in outcome.events):
+        routed: list[Event | NoticeEvent] = [*outcome.events, *outcome.notices]
+        if any(len(event.to_json()) > BUDGET.event_value_bytes for event in routed):
             return "dlq", set()
-        return "events", {event.event_id for event in outcome.events}
+        return "events", {event.event_id for event in routed}
     return ("unknown" if isinstance(outcome, Unrecognised) else "dlq"), set()
 
 
@@ -180,9 +182,9 @@ def check_outcome(topics: Topics, outcome: Outcome) -> None:
     assert outcome.kind(topics) == kind, (kind, [(r.topic, r.headers) for r in outcome.records])
     for record in outcome.records:
         if kind == "events":
-            event = Event.from_json(record.value)  # every consumer can read it back
-            assert event.event_id in event_ids
-            assert record.topic == topics.event(event.type)
+            event_id, event_type = read_routed(record)  # every consumer can read it back
+            assert event_id in event_ids
+            assert record.topic == topics.event(event_type)
         elif kind == "unknown":
             assert record.value == outcome.record.body
             assert header(record.headers, "qikflow-reason")
@@ -190,4 +192,13 @@ def check_outcome(topics: Topics, outcome: Outcome) -> None:
             assert len(record.value or b"") <= BUDGET.dead_letter_bytes
             assert header(record.headers, SOURCE_TOPIC) == topics.raw
     if kind == "events":
-        assert {Event.from_json(r.value).event_id for r in outcome.records} == event_ids
+        assert {read_routed(r)[0] for r in outcome.records} == event_ids
+
+
+def read_routed(record: ConsumerRecord) -> tuple[str, str]:
+    """The event id and type of a routed record: an event, or a notice on its topic."""
+    if any(record.topic.endswith(f".{notice_type}") for notice_type in NOTICE_TYPES):
+        notice = NoticeEvent.from_json(record.value)
+        return notice.event_id, notice.type
+    event = Event.from_json(record.value)
+    return event.event_id, event.type

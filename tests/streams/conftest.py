@@ -27,7 +27,7 @@ from qikflow.kafka_admin import topic_configs
 from qikflow.size_budget import TOPIC_LIMIT
 from qikflow.topics import Topics
 from streams import headers as names
-from streams.agents.optout import optout_event
+from streams.agents.optout import optout_event, preference_optout
 from streams.budget import WorkerBudget
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 from streams.settings import StreamsSettings
@@ -120,6 +120,8 @@ def routing_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
             optouts.update(
                 o.event_id for o in map(optout_event, outcome.events) if o is not None
             )
+            optouts.update(o.event_id for o in map(preference_optout, outcome.notices)
+                           if o is not None)
         elif isinstance(outcome, Unrecognised):
             unknown.append(body)
         elif isinstance(outcome, Undecodable):

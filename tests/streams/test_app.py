@@ -28,7 +28,7 @@ def test_each_worker_gets_its_own_port_and_state_folder_of_its_cluster_and_group
     state = tmp_path / "cluster-zczrUjk5RdOk6EpCm7IdEg" / "acme-streams" / "worker-2"
     assert Path(conf.datadir) == state
     assert state.is_dir()
-    assert set(streams.app.agents) == {"dedup", "optout"}
+    assert set(streams.app.agents) == {"dedup", "optout", "optout-preferences"}
     assert set(streams.app.tables) == {"dedup", "message-state", "contact-window"}
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.events import Event, StatusContent
 from streams.outbound_state import MERGE_RULES, TEXT_CHARS, OutboundState
+from streams.state_records import MessageStateRecord
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 times = st.none() | st.integers(0, 100).map(lambda s: T0 + timedelta(seconds=s))
@@ -27,12 +29,13 @@ states = st.builds(
     updated_at=st.integers(0, 100).map(lambda s: T0 + timedelta(seconds=s)),
     pricing_category=st.none() | st.sampled_from(["", "utility", "marketing"]),
     statuses=st.integers(0, 15),
+    played_at=times,
 )
 
 
 def status_event(status: str, *, at: datetime = T0, received: datetime = T0,
                  error_title: str | None = None) -> Event:
-    known = status in ("sent", "delivered", "read", "failed")
+    known = status in ("sent", "delivered", "read", "failed", "played", "deleted")
     return Event(
         event_id=f"m1:{status}", type=f"status.{status if known else 'unknown'}",
         kind="status", format="meta", receipt_ids=["r"], received_at=received,
@@ -78,3 +81,22 @@ def test_unknown_statuses_move_no_state_and_text_is_cut() -> None:
     failed = status_event("failed", error_title="x" * 5000)
     state = OutboundState.of_event(failed)
     assert state is not None and state.error_title == "x" * TEXT_CHARS
+
+
+def test_played_ranks_with_read_and_is_published_without_new_status_names() -> None:
+    played = OutboundState.of_event(status_event("played"))
+    assert played is not None
+    assert (played.status, played.status_rank, played.statuses) == ("read", 3, 0)
+    assert played.played_at is not None and played.read_at is None
+    record = MessageStateRecord.model_validate(played.to_record())
+    assert (record.status, record.statuses_seen, record.played_at) == (
+        "read", [], played.played_at)
+    assert OutboundState.from_json(played.to_json()) == played
+
+
+def test_a_state_published_before_played_was_known_still_reads() -> None:
+    sent = OutboundState.of_event(status_event("sent"))
+    assert sent is not None
+    record = orjson.loads(sent.to_json())
+    del record["played_at"]
+    assert OutboundState.from_json(orjson.dumps(record)) == sent

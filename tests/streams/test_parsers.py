@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ingest.record import RawRecord
 from streams.events import MAX_ID_BYTES, Event
+from streams.notices import NoticeEvent
 from streams.parsers import (
     MAX_NESTING,
     Outcome,
@@ -32,11 +33,14 @@ def _check(outcome: Outcome) -> None:
     """Exactly one outcome; parsed events are valid and survive the wire format."""
     assert isinstance(outcome, Parsed | Unrecognised | Undecodable)
     if isinstance(outcome, Parsed):
-        assert outcome.events
+        assert outcome.events or outcome.notices
         for event in outcome.events:
             assert Event.model_validate(event.model_dump()) == event
             assert Event.from_json(event.to_json()) == event
             assert event.received_at.utcoffset() is not None
+        for notice in outcome.notices:
+            assert NoticeEvent.from_json(notice.to_json()) == notice
+            assert notice.received_at.utcoffset() is not None
     if isinstance(outcome, Undecodable):
         # A parser error would say so; on bodies it must never happen.
         assert not outcome.error.startswith("parser error")
@@ -71,7 +75,7 @@ def test_every_fixture_ends_in_one_valid_outcome() -> None:
     for outcome in outcomes.values():
         _check(outcome)
     parsed = [name for name, outcome in outcomes.items() if isinstance(outcome, Parsed)]
-    assert len(parsed) == 27
+    assert len(parsed) == 43
     assert not any(isinstance(outcome, Undecodable) for outcome in outcomes.values())
 
 

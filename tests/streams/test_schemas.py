@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from hypothesis import strategies as st
 from ingest.record import RawRecord
 from qikflow.topics import Topics
 from streams.events import Event, OptOutEvent, event_types
+from streams.notices import NOTICE_TYPES, NoticeEvent
 from streams.parsers import Parsed, parse_raw
 from streams.schemas import all_schemas, write_schemas
+from tests.streams._worker import raw_record
 from tests.streams.conftest import RoutingRun
 from tests.streams.fixtures import names, parse
 from tests.streams.fixtures.strategies import mutated_fixtures, webhook_bodies
@@ -38,7 +41,7 @@ def test_checked_in_schemas_match_the_models(tmp_path: Path) -> None:
 
 def test_one_schema_per_event_type_plus_optout() -> None:
     schemas = all_schemas()
-    assert set(schemas) == {f"{t}.schema.json" for t in event_types()} | {
+    assert set(schemas) == {f"{t}.schema.json" for t in [*event_types(), *NOTICE_TYPES]} | {
         "contact.optout.schema.json", "message.state.schema.json", "contact.window.schema.json"}
     for schema in schemas.values():
         jsonschema.Draft202012Validator.check_schema(schema)
@@ -50,20 +53,33 @@ def _schema(event_type: str) -> dict[str, Any]:
     return loaded
 
 
-_VALIDATORS = {t: jsonschema.Draft202012Validator(_schema(t)) for t in event_types()}
+_VALIDATORS = {t: jsonschema.Draft202012Validator(_schema(t))
+               for t in [*event_types(), *NOTICE_TYPES]}
 
 
-def _validate(event: Event) -> None:
+def _validate(event: Event | NoticeEvent) -> None:
     _VALIDATORS[event.type].validate(json.loads(event.to_json()))
 
 
 def test_every_fixture_event_validates_against_its_schema() -> None:
     parsed = [outcome for outcome in map(parse, names()) if isinstance(outcome, Parsed)]
     events = [event for outcome in parsed for event in outcome.events]
-    assert len(events) == 34
+    assert len(events) == 38
     assert {event.type for event in events} == set(event_types())
     for event in events:
         _validate(event)
+
+
+def test_every_fixture_notice_validates_against_its_schema() -> None:
+    parsed = [outcome for outcome in map(parse, names()) if isinstance(outcome, Parsed)]
+    notices = [notice for outcome in parsed for notice in outcome.notices]
+    assert len(notices) == 19
+    assert {notice.type for notice in notices} == set(NOTICE_TYPES)
+    for notice in notices:
+        _validate(notice)
+        with pytest.raises(jsonschema.ValidationError):  # `type` and `content` are pinned
+            other = next(t for t in NOTICE_TYPES if t != notice.type)
+            _VALIDATORS[other].validate(json.loads(notice.to_json()))
 
 
 @settings(max_examples=300)
@@ -73,6 +89,8 @@ def test_events_from_any_webhook_body_validate(body: Any) -> None:
     if isinstance(outcome, Parsed):
         for event in outcome.events:
             _validate(event)
+        for notice in outcome.notices:
+            _validate(notice)
 
 
 def test_schema_pins_type_and_content() -> None:
@@ -149,6 +167,27 @@ def test_every_event_a_worker_publishes_matches_its_schema(
         jsonschema.validate(json.loads(record.value), _schema(event_type))
         validated.add(event_type)
     assert validated == set(routing_run.expected_events.values())
+
+
+def test_every_notice_a_worker_publishes_is_on_its_topic_and_matches_its_schema(
+    routing_run: RoutingRun, kafka_bootstrap: str
+) -> None:
+    prefix = routing_run.topics.prefix
+    expected = {notice.event_id: notice.type for body in routing_run.bodies
+                if isinstance(outcome := parse_raw(raw_record(body)), Parsed)
+                for notice in outcome.notices}
+    assert set(expected.values()) == set(NOTICE_TYPES)
+    names = "|".join(re.escape(t) for t in NOTICE_TYPES)
+    records = asyncio.run(subscribe_and_read(
+        kafka_bootstrap, rf"^{re.escape(prefix)}\.({names})$", len(expected)))
+    routed = {}
+    for record in records:
+        notice_type = record.topic.removeprefix(f"{prefix}.")
+        jsonschema.validate(json.loads(record.value), _schema(notice_type))
+        notice = NoticeEvent.from_json(record.value)
+        assert record.key == notice.key
+        routed[notice.event_id] = notice_type
+    assert routed == expected
 
 
 def test_every_optout_a_worker_publishes_matches_its_schema(routing_run: RoutingRun) -> None:

@@ -22,6 +22,7 @@ from qikflow.topics import Topics
 from streams.budget import WorkerBudget
 from streams.errors import TopicPartitionsError, TopicTooSmallError
 from streams.events import event_types
+from streams.notices import NOTICE_TYPES
 from streams.settings import StreamsSettings
 from streams.topics import output_topics, prepare_topics, worker_topics
 from streams.worker import EXIT_CONFIG
@@ -38,6 +39,7 @@ def test_the_worker_creates_raw_keyed_and_every_published_topic_at_the_default_s
     assert [spec.name for spec in specs] == [topics.raw, topics.keyed, *output_topics(topics)]
     assert set(output_topics(topics)) == {
         *(f"acme.{event_type}" for event_type in event_types()),
+        *(f"acme.{notice_type}" for notice_type in NOTICE_TYPES),
         "acme.unknown", "acme.dlq", "acme.contact.optout", "acme.message.state",
         "acme.contact.window",
     }

@@ -106,7 +106,7 @@ def test_text_without_a_body_is_unknown_not_empty() -> None:
     [
         ("delivered", "delivered", None),
         (" READ ", "read", None),
-        ("deleted", "unknown", "deleted"),
+        ("warning", "unknown", "warning"), ("played", "played", None), ("DELETED", "deleted", None),
         (None, "unknown", None),
         ({"status": "sent"}, "unknown", None),
     ],

@@ -57,7 +57,7 @@ def test_statuses() -> None:
     parsed = events("meta-statuses")
     assert [e.event_id for e in parsed] == [
         "wamid.META.OUT1:sent", "wamid.META.OUT1:delivered", "wamid.META.OUT1:read",
-        "wamid.META.OUT2:failed", "wamid.META.OUT3:unknown:deleted"]
+        "wamid.META.OUT2:failed", "wamid.META.OUT3:unknown:warning"]
     assert [e.type for e in parsed] == [
         "status.sent", "status.delivered", "status.read", "status.failed", "status.unknown"]
     sent, delivered, read, failed, unknown = parsed
@@ -81,9 +81,9 @@ def test_statuses() -> None:
         errors=[StatusError(code=131047, title="Re-engagement message",
                             message="Re-engagement message", details=detail),
                 StatusError(code_text="E-RELAY", title="Relay rejected")])
-    assert unknown.content == StatusContent(status="unknown", original_status="deleted",
+    assert unknown.content == StatusContent(status="unknown", original_status="warning",
                                             recipient_id="919900000001")
-    assert unknown.raw["status"] == "deleted"
+    assert unknown.raw["status"] == "warning"
 
 
 def test_malformed_items_are_skipped_when_others_parse() -> None:
@@ -95,7 +95,8 @@ def test_malformed_items_are_skipped_when_others_parse() -> None:
     ("name", "says"),
     [
         ("meta-all-malformed", "none of the 3"),
-        ("meta-no-events", "no messages or statuses"),
+        ("meta-no-events", "no messages, statuses or notices"),
+        ("meta-notices-malformed", "none of the 7"),
     ],
 )
 def test_bodies_without_a_usable_event_are_unrecognised(name: str, says: str) -> None:
@@ -114,5 +115,6 @@ def test_a_status_whose_event_id_is_too_long_is_skipped_like_one_without_an_id()
     assert isinstance(outcome, Parsed)
     assert [e.event_id for e in outcome.events] == ["wamid.OK:read"]
     alone = parse_raw(RawRecord(body(long_id), "r-1", 1_763_643_200_000))
-    assert alone == Unrecognised("meta: none of the 1 messages/statuses is an object with an "
-                                 f"id of at most {MAX_ID_BYTES} bytes")
+    assert alone == Unrecognised("meta: none of the 1 messages, statuses or notices is an "
+                                 "object with what identifies it and an id of at most "
+                                 f"{MAX_ID_BYTES} bytes")

@@ -128,8 +128,8 @@ def test_a_status_carries_pricing_and_conversation_when_qikchat_forwards_them() 
 def test_unknown_status_keeps_the_original_value() -> None:
     unknown = event("qikchat-status-unknown")
     assert unknown.type == "status.unknown"
-    assert unknown.event_id == "QKS-3:unknown:deleted"
-    assert unknown.content == StatusContent(status="unknown", original_status="deleted",
+    assert unknown.event_id == "QKS-3:unknown:warning"
+    assert unknown.content == StatusContent(status="unknown", original_status="warning",
                                             recipient_id="+918080808080")
     # lastUpdatedAt is null, so processedAt dates it.
     assert unknown.occurred_at == datetime(2026, 11, 20, 13, 0, tzinfo=UTC)
