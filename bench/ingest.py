@@ -8,7 +8,7 @@ Prints each endpoint's figures, the CPU the server and wrk used, and both ratios
 Usage: `make bench`, or with a broker running:
     QIKFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 .venv/bin/python -m bench.ingest [--workers N]
 Where the ingest's time goes (py-spy, in .venv but not a dependency of the project):
-    ... python -m bench.ingest --profile bench/results/ingest.folded
+    ... python -m bench.ingest --profile bench/results/ingest.folded [--native]
 Targets: (b)/(a) >= 0.6 with p99 < 50 ms and no failed request; (b)/(c) >= 1.5. The
 figures mean something only if the no-op reaches at least 1.5x the ingest under the same
 generator: the run says so, or says that it did not.
@@ -84,7 +84,7 @@ def start_server(app: str, port: int, workers: int, env: dict[str, str]) -> subp
 
 
 def measure(app: str, args: argparse.Namespace, script: Path, env: dict[str, str],
-            profile: Path | None = None) -> dict[str, Any]:
+            profile: Path | None = None, native: bool = False) -> dict[str, Any]:
     """One endpoint: a warm-up, then `args.duration` seconds of wrk with the CPU metered."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/webhooks/qikchat"
@@ -93,7 +93,8 @@ def measure(app: str, args: argparse.Namespace, script: Path, env: dict[str, str
         _wrk.run(url, script, connections=args.connections, threads=args.threads,
                  duration_s=WARMUP_S)
         meter = CpuMeter({"server": server.pid})
-        spy = None if profile is None else _profile.attach(server.pid, args.duration, profile)
+        spy = (None if profile is None
+               else _profile.attach(server.pid, args.duration, profile, native=native))
         meter.start()
         result = _wrk.run(url, script, connections=args.connections, threads=args.threads,
                           duration_s=args.duration)
@@ -156,6 +157,9 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, metavar="FOLDED",
                         help="load the ingest alone with py-spy attached; write its folded "
                         "stacks here and print where the time went")
+    parser.add_argument("--native", action="store_true",
+                        help="with --profile: C frames too (py-spy stops the server for "
+                        "each sample; see bench/_profile.py)")
     args = parser.parse_args()
     if not os.environ.get("QIKFLOW_KAFKA_BOOTSTRAP"):
         sys.exit("set QIKFLOW_KAFKA_BOOTSTRAP (make bench starts a broker and sets it)")
@@ -172,7 +176,7 @@ def main() -> None:
                    "QIKFLOW_SPOOL_DIR": str(Path(scratch) / "spool")}
             if args.profile is not None:
                 profiled = measure(ENDPOINTS["(b) ingest -> Kafka"], args, script, env,
-                                   args.profile)
+                                   args.profile, args.native)
                 _profile.report(args.profile, profiled["requests"], profiled["server_cpu_s"])
                 print(f"under py-spy: {profiled['rps']:.0f} req/s, server "
                       f"{profiled['server_cores']:.2f} cores")

@@ -42,6 +42,8 @@ def test_the_sender_near_a_full_core_is_flagged(monkeypatch: pytest.MonkeyPatch)
     assert cores["sender"] == 0.9 and cores["ingest"] == 0.6 and cores["machine"] == 2.0
     assert cores["other"] == pytest.approx(2.0 - 0.9 - 0.6 - 0.4)
     assert cpu_lines(cores, 12.0)[1].startswith("SENDER NEAR ITS LIMIT")
+    busier = cpu_cores(use, sender_cpu_s=7.0)
+    assert cpu_lines(busier, 3.0)[1].startswith("SENDER BUSIER THAN THE PIPELINE")
     calm = cpu_cores(use, sender_cpu_s=2.0)
     assert cpu_lines(calm, 3.0)[1] == "the sender is not what saturates first"
     assert "busiest pipeline process: ingest 0.60" in cpu_lines(calm, 3.0)[0]
