@@ -29,6 +29,7 @@ from streams.undeliverable import exit_undeliverable
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from faust.transport.drivers import aiokafka as faust_aiokafka
     from faust.types import Message
 
     from streams.context import StreamsApp
@@ -127,11 +128,17 @@ class Output:
         self._dlq = streams.topics.dlq
         self._dlq_limit = streams.budget.dead_letter_bytes
         self._metrics = streams.metrics
+        self._aiokafka: Any = None
         self.agent = agent
 
     @property
     def consumer(self) -> Any:
         return self._app.consumer
+
+    def _start_aiokafka(self) -> Any:
+        producer = cast("faust_aiokafka.Producer", self._app.producer)
+        self._aiokafka = producer._ensure_producer()
+        return self._aiokafka
 
     def start(self, source: Message, original: Original | None = None) -> Delivery:
         """Begin handling `source` (or the event `original` in it); call `close()` on the
@@ -147,8 +154,13 @@ class Output:
         headers: Headers,
         partition: int | None = None,
     ) -> asyncio.Future[Any]:
-        """Queue one record made from `delivery.source`; it is acked only once delivered."""
-        sent = await self._app.producer.send(topic, key, value, partition, None, headers)
+        """Queue one record made from `delivery.source`; it is acked only once delivered.
+
+        Sent through the aiokafka producer under Faust's (the one Faust flushes before each
+        commit) without Faust's wrapper, which converts headers and fires a hook per record:
+        6 % of the worker's time in a profile, for nothing these records need."""
+        producer = self._aiokafka or self._start_aiokafka()
+        sent = await producer.send(topic, value, key=key, partition=partition, headers=headers)
         future = cast("asyncio.Future[Any]", sent)
         delivery.add(future, dead_letter=False)
         return future

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from qikflow.size_budget import TOPIC_LIMIT
 from streams._changelog import ChangelogOffsets
 from streams._output import Delivery, Output
+from streams._store import PartitionStore
 from streams.events import Event
 from streams.headers import EVENT_ID, EVENT_TYPE
 
@@ -102,14 +103,14 @@ class StateTable(Generic[State]):
 
     def __init__(self, streams: StreamsApp, table: Any, fold: StateFold[State],
                  name: str, event_types: Sequence[str], topic: StateTopic) -> None:
-        self._store = table.data
+        self._store = PartitionStore(table)
         self._changelog = table.changelog_topic.get_topic_name()
         self._fold = fold
         self._output = Output(streams, name)
         self.name = name
         self.event_types = frozenset(event_types)
         self.topic = topic
-        self.changelog = ChangelogOffsets(self._store)
+        self.changelog = ChangelogOffsets(self._store.faust_store)
         self.unchanged = streams.metrics.state_unchanged.labels(agent=name)
         self.republished = streams.metrics.state_republished.labels(agent=name)
         self.published = streams.metrics.emitted.labels(agent=name)
@@ -118,18 +119,20 @@ class StateTable(Generic[State]):
     async def apply(self, delivery: Delivery, value: bytes, event_id: str,
                     position: bytes) -> None:
         """Fold one routed event (its JSON) into the table and publish the change, if any.
-        Faust's current event must be the keyed record the event came in (`make_current`)."""
-        step = self.step(Event.from_routed_json(value), position)
+        `delivery` is that of the keyed record the event came in."""
+        step = self.step(Event.from_routed_json(value), position, delivery.source.partition)
         if step is not None:
             key, state = step
             await self.write(delivery, key, self._fold.encode(state), position, event_id)
 
-    def step(self, event: Event, position: bytes) -> tuple[bytes, State] | None:
-        """The table key and the state to publish for `event`, or None."""
+    def step(self, event: Event, position: bytes,
+             partition: int) -> tuple[bytes, State] | None:
+        """The table key and the state to publish for `event` (of keyed `partition`), or
+        None."""
         key = self._fold.key(event)
         if key is None:
             return None
-        stored = _stored(self._store.get(key))
+        stored = _stored(self._store.get(partition, key))
         current = self._fold.decode(stored[1]) if stored is not None else None
         changed = self._fold.fold(current, event)
         if changed is not None:
@@ -144,7 +147,7 @@ class StateTable(Generic[State]):
                     event_id: str) -> None:
         """Store the state with the position of its event; queue its record, the change
         published and the table's changelog both."""
-        self._store[key] = position + _SEPARATOR + encoded
+        self._store.put(delivery.source.partition, key, position + _SEPARATOR + encoded)
         headers = [(EVENT_ID, event_id.encode()), (EVENT_TYPE, self._record_type)]
         future = await self._output.send(delivery, self.topic.topic, key, encoded, headers,
                                          partition=delivery.source.partition)

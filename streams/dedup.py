@@ -33,10 +33,7 @@ import functools
 import hashlib
 import logging
 import time
-import weakref
 from typing import TYPE_CHECKING, Any
-
-from faust.streams import _current_event
 
 from qikflow.size_budget import TOPIC_LIMIT
 from streams import headers as names
@@ -44,6 +41,7 @@ from streams._changelog import ChangelogOffsets
 from streams._keyed import KeyedBundleError, KeyedEvent, read_keyed
 from streams._output import Delivery, Original, Output
 from streams._state_table import StateTable, keyed_position
+from streams._store import PartitionStore
 from streams.budget import TABLE_KEY_BYTES
 
 if TYPE_CHECKING:
@@ -116,19 +114,19 @@ class Deduplicator:
     """Decides per event of a keyed bundle: copy (drop and count) or first sighting (route)."""
 
     def __init__(self, streams: StreamsApp, table: Any) -> None:
-        self._store = table.data
+        self._store = PartitionStore(table)
         self._changelog = table.changelog_topic.get_topic_name()
         self._topics = streams.topics
         self._metrics = streams.metrics
         self._window_ms = streams.settings.dedup_window_s * 1000
         self.output = Output(streams, names.DEDUP)
-        self.changelog = ChangelogOffsets(self._store)
+        self.changelog = ChangelogOffsets(self._store.faust_store)
         self.handled = HandledOffsets()
         self._states: list[StateTable[Any]] = streams.states
         self._open: list[Delivery] = []  # deliveries of this batch, closed after them
 
     async def handle(self, current: EventT[Any]) -> None:
-        """Route the events of one keyed record (Faust's current event); a failure
+        """Route the events of one keyed record (a Faust event); a failure
         dead-letters that event only (or the whole record, if it cannot be read)."""
         message = current.message
         partition, offset = message.partition, message.offset
@@ -149,18 +147,18 @@ class Deduplicator:
         for index, event in enumerate(events):
             delivery = self.output.start(message, Original(event.key, event.value, event.headers))
             try:
-                await self._handle(current, delivery, event, index, now_ms)
+                await self._handle(delivery, event, index, now_ms)
             except Exception as exc:  # noqa: BLE001 - any failure dead-letters this event only
                 await self.output.fail(delivery, exc)
             finally:
                 self._open.append(delivery)
 
-    async def _handle(self, current: EventT[Any], delivery: Delivery, event: KeyedEvent,
+    async def _handle(self, delivery: Delivery, event: KeyedEvent,
                       index: int, now_ms: int) -> None:
         offset = delivery.source.offset
         position = (offset, index)
         key = table_key(event.event_id)
-        seen = self._store.get(key)
+        seen = self._store.get(delivery.source.partition, key)
         remember = True
         if seen is not None:
             seen_at, first_seen_ms = parse_seen(seen)
@@ -176,7 +174,7 @@ class Deduplicator:
         )
         # Should an output fail, the entry goes back to what it was before this event (an
         # event read again had written it itself: then it goes).
-        delivery.undo = functools.partial(self._forget, current, delivery, key,
+        delivery.undo = functools.partial(self._forget, delivery, key,
                                           seen if remember else None)
         if remember:
             await self._remember(delivery, key, seen_value(offset, index, now_ms))
@@ -195,20 +193,19 @@ class Deduplicator:
         directly and the changelog record is sent like any output, into the partition of
         the source record as Faust would, and the source is acked only once it is delivered.
         """
-        self._store[key] = value
+        self._store.put(delivery.source.partition, key, value)
         future = await self.output.send(
             delivery, self._changelog, key, value, [], partition=delivery.source.partition
         )
         future.add_done_callback(self.changelog.delivered)
 
-    async def _forget(self, current: EventT[Any], delivery: Delivery, key: bytes,
-                      previous: bytes | None) -> None:
+    async def _forget(self, delivery: Delivery, key: bytes, previous: bytes | None) -> None:
         """An output of the event failed: put its table entry back as it was before."""
-        make_current(current)
+        partition = delivery.source.partition
         if previous is None:
-            del self._store[key]
+            self._store.delete(partition, key)
         else:
-            self._store[key] = previous
+            self._store.put(partition, key, previous)
         await self.output.send(delivery, self._changelog, key, previous, [],
                                partition=delivery.source.partition)
 
@@ -268,19 +265,8 @@ def register(streams: StreamsApp) -> None:
         batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
         async for events in batches:
             for event in events:
-                make_current(event)
                 await dedup.handle(event)
             dedup.finish_batch()
 
     app.agent(keyed, name=names.DEDUP)(deduplicate)
 
-
-def make_current(event: Any) -> None:
-    """Make `event` Faust's current event in this task, for the table.
-
-    A table write goes to the changelog partition of `faust.current_event()`, which Faust
-    sets only while a stream yields one event at a time; in a `take_events` batch it is the
-    last event buffered (faust-streaming#497). Only this task's context variable is set:
-    the stream's `current_event` attribute is read by the take buffer in another task.
-    """
-    _current_event.set(weakref.ref(event))
