@@ -33,8 +33,8 @@ _SEND = re.compile(r"^AIOKafkaProducer\.send ")
 CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern)) for name, pattern in (
         ("garbage collector", r"^gc_collect_main "),
-        ("Prometheus metrics", r"/prometheus_client/"),
-        (AIOKAFKA, r"\(\S*aiokafka/"),
+        ("Prometheus metrics", r"[(/]prometheus_client/"),
+        (AIOKAFKA, r"[(/]aiokafka/"),
         ("asyncio timeouts and waits (asyncio.timeout, asyncio.wait)",
          r"asyncio/(timeouts|tasks)\.py"),
         ("writing the answer (uvicorn send, write syscall)", r"^RequestResponseCycle\.send "),
@@ -46,7 +46,7 @@ CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("HTTP parsing (httptools, the ingest's protocol)",
          r"\(ingest/protocol\.py|httptools_impl\.py|parser\.c|/httptools/"),
         ("Starlette and ASGI (routing, middleware, Request)",
-         r"/starlette/|proxy_headers\.py"),
+         r"[(/]starlette/|proxy_headers\.py"),
     )
 )
 OTHER = "event loop and the rest (uvloop, task steps, interpreter)"
@@ -95,18 +95,19 @@ def function(frame: str) -> str:
 
 
 def package(frame: str) -> str:
-    """The package a frame's code belongs to: `aiokafka`, `asyncio`, `ingest`, `libc.so.6`."""
+    """The package a frame's code belongs to: `aiokafka`, `asyncio`, `ingest`, `libc.so.6`.
+
+    py-spy names a module's file from its sys.path entry (`aiokafka/conn.py`,
+    `asyncio/tasks.py`), and a native frame by its library or C source (`libc.so.6`).
+    """
     match = _FRAME.match(frame)
     where = match["where"] if match else frame
     if "site-packages/" in where:
-        return where.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
-    stdlib = re.search(r"/lib/python3\.\d+/([^/]+)", where)
-    if stdlib:
-        return stdlib[1].removesuffix(".py")
-    if "/" not in where and not where.endswith(".py"):
-        return where  # a native library, or a Cython source (loop.pyx)
-    parts = Path(where).parts
-    return parts[-2] if len(parts) > 1 else parts[0]
+        where = where.split("site-packages/", 1)[1]
+    else:
+        stdlib = re.search(r"/lib/python3\.\d+/(.+)", where)
+        where = stdlib[1] if stdlib else where
+    return where.lstrip("/").split("/", 1)[0].removesuffix(".py")
 
 
 def category(frames: list[str]) -> str:

@@ -41,6 +41,10 @@ def test_functions_drop_line_numbers_and_packages_are_named() -> None:
     assert package("_run_once (/usr/lib/python3.11/asyncio/base_events.py:1)") == "asyncio"
     assert package("receive (ingest/app.py:117)") == "ingest"
     assert package("0x7f00 (libc.so.6)") == "libc.so.6"
+    # py-spy's own spelling: the path below the sys.path entry.
+    assert package("AIOKafkaConnection.send (aiokafka/conn.py:500)") == "aiokafka"
+    assert package("wait (asyncio/tasks.py:418)") == "asyncio"
+    assert package("WeakSet.add (_weakrefset.py:85)") == "_weakrefset"
 
 
 def test_self_and_inclusive_shares() -> None:
@@ -73,6 +77,12 @@ def test_a_stack_goes_to_its_most_specific_part() -> None:
                      f"Sender._sender_routine ({SITE}/aiokafka/producer/sender.py:1)"]) == AIOKAFKA
     assert category([*handler, "gc_collect_main (libpython3.11.so.1.0)"]) == "garbage collector"
     assert category(handler) == "ingest: body read, limits, handler"
+    assert category([*handler, "Histogram.observe (prometheus_client/metrics.py:600)"]) == (
+        "Prometheus metrics")
+    assert category(["run (uvicorn/server.py:70)", "Sender._sender_routine "
+                     "(aiokafka/producer/sender.py:1)"]) == AIOKAFKA
+    assert category(["ProxyHeadersMiddleware.__call__ (uvicorn/middleware/proxy_headers.py:1)",
+                     "Router.app (starlette/routing.py:700)"]).startswith("Starlette")
     assert category(["uv_run (core.c)", "0x7f00 (libc.so.6)"]) == OTHER
 
 
