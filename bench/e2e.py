@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 
 from bench._cpu import CpuMeter, CpuUse
+from bench._kafka import delete_topics
 from bench._report import RESULTS_DIR, print_table, write_results
 from bench._sender import AiohttpSender
 from qikflow.config import KafkaSettings
@@ -172,6 +173,7 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
     finally:
         await supervisor.stop()
         await drop_database(admin_url, database_name)
+        await delete_topics(kafka, (prefix,))
     latencies = [r.latency_s for r in report.results if r.status_code == 200]
     e2e_seconds = [seconds for _, seconds in e2e]
     series = per_second(report)
