@@ -2,7 +2,7 @@
 
 Each pytest process (`make test` runs two, `PYTEST_XDIST_WORKER` gw0 and gw1) takes ports
 from its own share of 20000-28999, below Linux's ephemeral range (32768+) and apart from
-the fixed ports of the shared services (29092-29093, the cluster's 29500-29505, 54330), and
+the fixed ports of the shared services (29092-29093, the clusters' 29500-29525, 54330), and
 never hands out one port twice: a port given to a process that has not bound it yet still
 looks free.
 """

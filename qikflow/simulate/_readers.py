@@ -13,6 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from qikflow.config import KafkaSettings
 from qikflow.simulate.plan import OutboundState
@@ -42,6 +43,7 @@ class KafkaReader:
         # consumer's own metadata only covers topics it already reads.
         self._admin = AIOKafkaAdminClient(**kafka.client_options())
         self._assigned: set[TopicPartition] = set()
+        self._unanswered: str | None = None  # the error while Kafka does not answer
 
     async def __aenter__(self) -> KafkaReader:
         await self._admin.start()
@@ -79,13 +81,33 @@ class KafkaReader:
             consumer.seek(tp, at.offset if at is not None else ends[tp])
 
     async def poll(self, deadline: float) -> list[ConsumerRecord]:
-        """Records appended since the last poll, up to the end offsets seen now."""
+        """Records appended since the last poll, up to the end offsets seen now.
+
+        A broker that is down or electing leaders (a retriable error) ends the poll with
+        what was read so far; the next poll goes on from there. One line says when Kafka
+        stops answering, one when it answers again."""
+        records: list[ConsumerRecord] = []
+        try:
+            await self._read(deadline, records)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            if self._unanswered is None:
+                logger.warning("verify: Kafka did not answer (%s: %s); reading again",
+                               type(exc).__name__, exc)
+            self._unanswered = type(exc).__name__
+            return records
+        if self._unanswered is not None:
+            logger.warning("verify: Kafka answers again (after %s)", self._unanswered)
+            self._unanswered = None
+        return records
+
+    async def _read(self, deadline: float, records: list[ConsumerRecord]) -> None:
         await self._assign_new_topics()
         if not self._assigned:
-            return []
+            return
         consumer = self._consumer
         ends = await consumer.end_offsets(sorted(self._assigned))
-        records: list[ConsumerRecord] = []
         while time.monotonic() < deadline:
             behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
             if not behind:
@@ -93,7 +115,6 @@ class KafkaReader:
             batch = await consumer.getmany(*behind, timeout_ms=500, max_records=20_000)
             for partition_records in batch.values():
                 records.extend(partition_records)
-        return records
 
 
 def header(record: ConsumerRecord, name: str) -> str | None:

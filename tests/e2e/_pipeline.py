@@ -36,6 +36,7 @@ class Pipeline:
     database_url: str
     root: Path
     ingest_replicas: int = 1
+    workers: int = 1  # `worker`, or `worker-0`, `worker-1`...: as on machines of their own
     prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:10]}")
     ports: list[int] = field(default_factory=list)
     supervisor: Supervisor | None = None
@@ -71,8 +72,8 @@ class Pipeline:
                                       "--port", str(port)], env)
             for i, port in enumerate(self.ports)
         ]
+        specs += [self._worker(i) for i in range(self.workers)]
         specs += [
-            ChildSpec("worker", [QIKFLOW, "worker"], env, stop_timeout_s=60),
             ChildSpec("sink-postgres", [QIKFLOW, "sink", "postgres"], env),
             ChildSpec("sink-lake", [QIKFLOW, "sink", "lake"], env),
         ]
@@ -80,6 +81,14 @@ class Pipeline:
         await self.supervisor.start()
         for url in self.urls:
             await wait_http_ok(f"{url}/healthz")
+
+    def _worker(self, index: int) -> ChildSpec:
+        if self.workers == 1:
+            return ChildSpec("worker", [QIKFLOW, "worker"], self.env, stop_timeout_s=60)
+        # As if on a machine of its own: its own state folder and web port.
+        env = {**self.env, "QIKFLOW_HOME": str(self.root / f"home-worker-{index}"),
+               "QIKFLOW_STREAMS_WEB_PORT": str(free_port())}
+        return ChildSpec(f"worker-{index}", [QIKFLOW, "worker"], env, stop_timeout_s=60)
 
     def kill(self, name: str) -> None:
         """SIGKILL one child; the supervisor restarts it after a second."""

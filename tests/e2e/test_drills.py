@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -18,43 +18,8 @@ import pytest
 from qikflow.local.kafka import LocalKafka
 from qikflow.local.postgres import LocalPostgres
 from tests._ports import broker_port, free_port
-from tests.e2e._pipeline import Pipeline, traffic
-
-RATE_PER_S = 30
-DURATION_S = 12
-FAULT_AFTER_S = 4
-OUTAGE_S = 20
-
-Fault = Callable[[Pipeline], Awaitable[None]]
-
-
-async def drill(pipeline: Pipeline, fault: Fault, seed: int, *,
-                answers_may_be_lost: bool = False, worker_crashes: bool = False) -> None:
-    """Send load, inject the fault mid-way, then require a clean reconciliation.
-
-    `answers_may_be_lost`: the only ingest is killed, so requests sent while it restarts
-    get no answer (Qikchat would count them as failed); everything acknowledged must
-    still arrive everywhere, and no request may get an error status.
-    `worker_crashes`: the router worker dies (or loses Kafka) mid-stream; it re-routes what
-    it had not committed, so routed copies (same event_id) are reported but allowed. The
-    database must still hold every event exactly once.
-    """
-    webhooks, truth = traffic(seed, RATE_PER_S, DURATION_S)
-
-    async def inject() -> None:
-        await asyncio.sleep(FAULT_AFTER_S)
-        await fault(pipeline)
-
-    report, _ = await asyncio.gather(pipeline.send(webhooks), inject())
-    report = await pipeline.settle_unanswered(report, truth, webhooks)
-    assert report.acked(), "no webhook was accepted at all"
-    result = await pipeline.reconcile(truth, report, worker_crashed=worker_crashes)
-    if answers_may_be_lost:
-        assert set(report.status_counts()) <= {200, 0}, report.status_counts()
-        rows = [row for row in result.rows if row.stage != "acked (200)"]
-    else:
-        rows = result.rows
-    assert all(row.ok for row in rows), f"\n{result.table()}\nlogs: {pipeline.root / 'logs'}"
+from tests.e2e._drill import OUTAGE_S, Fault, drill
+from tests.e2e._pipeline import Pipeline
 
 
 @pytest.fixture
