@@ -35,6 +35,9 @@ FILE_COLUMNS: dict[str, str] = {
     "mime_type": "VARCHAR", "caption": "VARCHAR", "error_code": "BIGINT", "error_title": "VARCHAR",
     "sent_at": "TIMESTAMPTZ", "delivered_at": "TIMESTAMPTZ", "read_at": "TIMESTAMPTZ",
     "content": "VARCHAR", "raw": "VARCHAR", "schema_version": "INTEGER",
+    # Issue 16: an incoming message's reply context and ad referral. Files rolled before
+    # lack them; readers use `union_by_name = true`, compaction too.
+    "context_message_id": "VARCHAR", "referral_source_id": "VARCHAR", "ctwa_clid": "VARCHAR",
 }
 STAGED_COLUMNS: dict[str, str] = {
     "type": "VARCHAR", "date": "DATE", **FILE_COLUMNS, "bytes": "INTEGER",
@@ -75,14 +78,18 @@ class LakeStore:
         self._widen_staged_columns()
 
     def _widen_staged_columns(self) -> None:
-        """Bring a staging file written by an earlier version to today's column types (an
-        INTEGER error code became BIGINT); staged rows keep their values."""
+        """Bring a staging file written by an earlier version to today's columns (an
+        INTEGER error code became BIGINT; later columns are added, null in the rows staged
+        before); staged rows keep their values."""
         found = dict(self.db.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_name = 'staged'"
         ).fetchall())
         for name, kind in STAGED_COLUMNS.items():
-            if name in found and found[name] != kind:
+            if name not in found:
+                self.db.execute(f"ALTER TABLE staged ADD COLUMN {name} {kind}")
+                logger.info("lake staging: column %s added", name)
+            elif found[name] != kind:
                 self.db.execute(f"ALTER TABLE staged ALTER {name} TYPE {kind}")
                 logger.info("lake staging: column %s widened from %s to %s", name,
                             found[name], kind)
@@ -111,8 +118,10 @@ class LakeStore:
         selects = ", ".join(
             f"unnest(${i + 1}::{STAGED_COLUMNS[name]}[])" for i, name in enumerate(names)
         )
+        # By name: a staging file of an earlier version has its added columns last.
         self.db.execute(
-            f"INSERT INTO staged SELECT {selects}, {now_s!r} AS staged_s",
+            f"INSERT INTO staged ({', '.join(names)}, staged_s) "
+            f"SELECT {selects}, {now_s!r} AS staged_s",
             [rows[name] for name in names],
         )
         logger.debug("staged %d lake rows", count)
@@ -166,7 +175,8 @@ class LakeStore:
         tmp, final = folder / f".{name}{TMP_SUFFIX}", folder / f"{name}.parquet"
         sources = "[" + ", ".join(_literal(path) for path in files) + "]"
         self.db.execute(
-            f"COPY (SELECT * FROM read_parquet({sources}, hive_partitioning = false) "
+            f"COPY (SELECT {', '.join(FILE_COLUMNS)} FROM read_parquet({sources}, "
+            "hive_partitioning = false, union_by_name = true) "
             "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at) = 1 "
             f"ORDER BY received_at) TO {_literal(tmp)} (FORMAT parquet, COMPRESSION zstd)"
         )

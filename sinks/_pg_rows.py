@@ -39,6 +39,19 @@ class InboundRow:
     occurred_at: datetime | None
     received_at: datetime
     raw: str
+    context_message_id: str | None = None
+    forwarded: bool | None = None
+    frequently_forwarded: bool | None = None
+    referred_catalog_id: str | None = None
+    referred_product_id: str | None = None
+    referral_source_id: str | None = None
+    referral_source_type: str | None = None
+    referral_source_url: str | None = None
+    referral_headline: str | None = None
+    referral_body: str | None = None
+    referral_media_type: str | None = None
+    referral_media_url: str | None = None
+    ctwa_clid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +203,27 @@ def _inbound_row(event: Event) -> InboundRow:
         caption=flat.caption,
         content=_json(content.model_dump(mode="json")), occurred_at=utc(event.occurred_at),
         received_at=utc(event.received_at), raw=_json(event.raw),
+        **_context_columns(event),
     )
+
+
+def _context_columns(event: Event) -> dict[str, Any]:
+    """The reply-context and referral columns of an incoming message (migration 0007)."""
+    columns: dict[str, Any] = {}
+    if (context := event.context) is not None:
+        columns.update(
+            context_message_id=context.message_id, forwarded=context.forwarded,
+            frequently_forwarded=context.frequently_forwarded,
+            referred_catalog_id=context.referred_catalog_id,
+            referred_product_id=context.referred_product_id)
+    if (referral := event.referral) is not None:
+        columns.update(
+            referral_source_id=referral.source_id, referral_source_type=referral.source_type,
+            referral_source_url=referral.source_url, referral_headline=referral.headline,
+            referral_body=referral.body, referral_media_type=referral.media_type,
+            referral_media_url=referral.image_url or referral.video_url,
+            ctwa_clid=referral.ctwa_clid)
+    return columns
 
 
 def _status_content(event: Event) -> StatusContent:

@@ -178,6 +178,11 @@ def _row(record: SinkRecord) -> dict[str, Any]:
         row.update(contact_name=event.contact_name, message_id=event.message_id,
                    kind=event.kind, format=event.format, business_number=event.business_number,
                    content=orjson.dumps(content.model_dump(mode="json")).decode())
+        if event.context is not None:
+            row["context_message_id"] = event.context.message_id
+        if event.referral is not None:
+            row.update(referral_source_id=event.referral.source_id,
+                       ctwa_clid=event.referral.ctwa_clid)
         if isinstance(content, StatusContent):
             row.update(status=content.status, error_code=content.error_code,
                        error_title=content.error_title, sent_at=utc(content.sent_at),

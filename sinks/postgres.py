@@ -39,10 +39,15 @@ POISON_SQLSTATE_CLASSES = ("22", "23", "54")
 UPSERT_INBOUND = """
 INSERT INTO inbound_messages (message_id, event_id, account, contact, contact_name,
     business_number, type, text, media_url, mime_type, caption, content, occurred_at,
-    received_at, raw)
+    received_at, raw, context_message_id, forwarded, frequently_forwarded,
+    referred_catalog_id, referred_product_id, referral_source_id, referral_source_type,
+    referral_source_url, referral_headline, referral_body, referral_media_type,
+    referral_media_url, ctwa_clid)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[],
-    $13::timestamptz[], $14::timestamptz[], $15::jsonb[])
+    $13::timestamptz[], $14::timestamptz[], $15::jsonb[], $16::text[], $17::boolean[],
+    $18::boolean[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
+    $24::text[], $25::text[], $26::text[], $27::text[], $28::text[])
 ON CONFLICT (message_id) DO NOTHING
 """
 

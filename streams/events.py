@@ -12,7 +12,9 @@ strict: that is how the `content` union picks the model of each type.)
   first still flattened into `error_*`), `biz_opaque_callback_data` and `recipient_id`.
   Added within version 2, on topics of their own so that no reader of an existing topic
   sees them: `status.played` and `status.deleted`, and the notices of
-  `streams/notices.py` (template, account, preferences, provider errors, calls, echoes).
+  `streams/notices.py` (template, account, preferences, provider errors, calls, echoes);
+  `context` (reply, forwarding, referred product) and `referral` (ad) on incoming messages,
+  left out of the JSON when the message has none.
 """
 
 from __future__ import annotations
@@ -184,6 +186,36 @@ class StatusContent(_Model):
     )
 
 
+class ReplyContext(_Record):
+    """What an incoming message says about another (Meta's `context`)."""
+
+    message_id: str | None = Field(None, description="The message replied to (`context.id`).")
+    from_number: str | None = Field(
+        None, description="Who sent the message replied to (`context.from`), as sent.")
+    forwarded: bool | None = Field(None, description="The customer forwarded this message.")
+    frequently_forwarded: bool | None = Field(
+        None, description="Forwarded more than five times along the way.")
+    referred_catalog_id: str | None = Field(
+        None, description="The catalog of the product the customer asks about.")
+    referred_product_id: str | None = Field(
+        None, description="The product's `product_retailer_id`.")
+
+
+class Referral(_Record):
+    """The ad or post that brought the customer (click-to-WhatsApp; Meta's `referral`)."""
+
+    source_id: str | None = Field(None, description="The ad or post id.")
+    source_type: str | None = Field(None, description="`ad` or `post`, as sent.")
+    source_url: str | None = None
+    headline: str | None = None
+    body: str | None = None
+    media_type: str | None = Field(None, description="`image` or `video`, as sent.")
+    image_url: str | None = None
+    video_url: str | None = None
+    thumbnail_url: str | None = None
+    ctwa_clid: str | None = Field(None, description="The click id, for conversion reports.")
+
+
 Content = (
     TextContent | MediaContent | LocationContent | ContactsContent | InteractiveContent
     | ButtonContent | ReactionContent | OrderContent | UnknownMessageContent | StatusContent
@@ -217,6 +249,13 @@ class Event(_Record):
     message_id: str = Field(description="Provider message id (wamid or Qikchat id).")
     content: Content = Field(description="Type-specific fields; shape depends on `type`.")
     raw: dict[str, Any] = Field(description="The original message or status object, unchanged.")
+    # -- added within version 2; absent (not null) when the message has none ------------
+    context: ReplyContext | None = Field(
+        None, description="An incoming message's reply context: the message replied to, "
+        "forwarding, a referred product.", exclude_if=lambda value: value is None)
+    referral: Referral | None = Field(
+        None, description="An incoming message's ad referral (click-to-WhatsApp).",
+        exclude_if=lambda value: value is None)
 
     @property
     def key(self) -> bytes:
@@ -245,6 +284,9 @@ class Event(_Record):
             fields["content"] = content_model(fields["type"]).model_construct(**content)
             fields["received_at"] = parse_time(fields["received_at"])
             fields["occurred_at"] = parse_time(fields["occurred_at"])
+            for name, model in (("context", ReplyContext), ("referral", Referral)):
+                if fields.get(name) is not None:
+                    fields[name] = model.model_construct(**fields[name])
             return cls.model_construct(**fields)
         except (KeyError, TypeError, ValueError, AttributeError):
             return cls.from_json(data)

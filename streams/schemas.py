@@ -66,8 +66,10 @@ def _pinned(schema: dict[str, Any], type_name: str, content_name: str,
         "$ref": f"#/$defs/{content_name}",
         "description": properties["content"].get("description", ""),
     }
-    # Keep only the models the content uses, so each file reads on its own.
-    used = {content_name, *_references(schema["$defs"][content_name])}
+    # Keep only the models the content and the other fields use, so each file reads on
+    # its own.
+    used = {content_name, *_references(schema["$defs"][content_name]),
+            *_references(properties)}
     schema["$defs"] = {name: schema["$defs"][name] for name in sorted(used)}
     schema["title"] = title
     return _open({"$schema": DRAFT, **schema})

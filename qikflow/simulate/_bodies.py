@@ -78,6 +78,25 @@ def _error(error: tuple[int, str]) -> dict[str, Any]:
             "error_data": {"details": ERROR_DETAILS.get(code, title)}}
 
 
+def _context(message_id: str, replied_to: str | None) -> dict[str, Any]:
+    """A reply (1 in 8 messages, when there is an outbound message to reply to), a forward
+    (1 in 8) or an ad click with its referral (1 in 16), chosen by the message id: no draw
+    from the random source, so adding them changed no other body of a seeded run."""
+    pick = _digest(message_id) % 16
+    if pick in (0, 1) and replied_to is not None:
+        return {"context": {"from": BUSINESS_NUMBER, "id": replied_to}}
+    if pick in (2, 3):
+        return {"context": {"forwarded": True, "frequently_forwarded": pick == 3}}
+    if pick == 4:
+        ad = _digest(message_id) % 5
+        return {"referral": {
+            "source_url": f"https://fb.me/ad/{ad}", "source_id": f"12021000000000{ad}",
+            "source_type": "ad", "headline": f"Offer {ad}", "body": "Tap to chat with us",
+            "media_type": "image", "image_url": f"https://cdn.example/ads/{ad}.jpg",
+            "ctwa_clid": f"clid-{message_id[-12:]}"}}
+    return {}
+
+
 def _dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
@@ -171,15 +190,17 @@ class BodyFactory:
         return "poll", {"question": "Which slot?", "options": ["10am", "4pm"]}
 
     def qikchat_message(self, message_id: str, contact: Contact, wire: str, content: Any,
-                        at_s: float, wrapped: bool) -> bytes:
+                        at_s: float, wrapped: bool, replied_to: str | None = None) -> bytes:
         message = {"id": message_id, "from": BUSINESS_NUMBER, "type": wire,
-                   "timestamp": self.iso(at_s), wire: content}
+                   "timestamp": self.iso(at_s), wire: content,
+                   **_context(message_id, replied_to)}
         return self._envelope("whatsapp:message:in", message_id, contact, message, wrapped)
 
     def meta_messages(self, contact: Contact, items: list[tuple[str, str, Any]],
-                      at_s: float) -> bytes:
+                      at_s: float, replied_to: str | None = None) -> bytes:
         messages = [{"from": contact.wa_id, "id": message_id, "timestamp": self.unix(at_s),
-                     "type": wire, wire: content} for message_id, wire, content in items]
+                     "type": wire, wire: content, **_context(message_id, replied_to)}
+                    for message_id, wire, content in items]
         value = {"messaging_product": "whatsapp", "metadata": self._metadata(),
                  "contacts": [{"profile": {"name": contact.name}, "wa_id": contact.wa_id}],
                  "messages": messages}

@@ -172,12 +172,13 @@ class TrafficGenerator:
                 optouts.append(message_id)
         body_format: BodyFormat
         if meta:
-            body = bodies.meta_messages(contact, items, at_s)
+            body = bodies.meta_messages(contact, items, at_s, reacted)
             body_format = "meta"
         else:
             wrapped = rng.random() < self.mix.wrapped_share
             message_id, wire, content = items[0]
-            body = bodies.qikchat_message(message_id, contact, wire, content, at_s, wrapped)
+            body = bodies.qikchat_message(message_id, contact, wire, content, at_s, wrapped,
+                                          reacted)
             body_format = "qikchat-wrapped" if wrapped else "qikchat"
         expected = Expected("events", tuple(events), tuple(optouts))
         return PlannedWebhook(index, body, account, at_s, "message", expected, body_format)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from streams.events import SCHEMA_VERSION, Content, Event
+from streams.events import SCHEMA_VERSION, Content, Event, Referral, ReplyContext
 from streams.parsers.json_fields import JSONObject, received_at
 
 if TYPE_CHECKING:
@@ -70,6 +70,8 @@ class Origin:
         contact_name: str | None,
         content: Content,
         raw: JSONObject,
+        context: ReplyContext | None = None,
+        referral: Referral | None = None,
     ) -> Event:
         """The event, with the receipt fields of this record."""
         return Event(
@@ -89,4 +91,6 @@ class Origin:
             message_id=message_id,
             content=content,
             raw=raw,
+            context=context,
+            referral=referral,
         )

@@ -24,6 +24,7 @@ from streams.parsers._content import (
     status_event_id,
     status_name,
 )
+from streams.parsers._message_context import referral, reply_context
 from streams.parsers._notices import (
     Change,
     call_status_notice,
@@ -128,6 +129,8 @@ def _message(
         contact_name=names.get(number) if number else None,
         content=content,
         raw=message,
+        context=reply_context(message),
+        referral=referral(message),
     )
 
 

@@ -24,6 +24,7 @@ from streams.parsers._content import (
     status_event_id,
     status_name,
 )
+from streams.parsers._message_context import referral, reply_context
 from streams.parsers._outcome import Origin, Parsed, Unrecognised
 from streams.parsers.json_fields import (
     JSONObject,
@@ -91,6 +92,8 @@ def _message(origin: Origin, payload: JSONObject, message: JSONObject, message_i
         contact_name=name,
         content=content,
         raw=message,
+        context=reply_context(message),
+        referral=referral(message),
     )
 
 

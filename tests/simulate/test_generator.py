@@ -218,3 +218,17 @@ def test_statuses_carry_the_version_2_fields_of_both_formats(plan: Plan) -> None
     assert any(c.conversation and c.conversation.expires_at for c in meta)
     assert any(c.biz_opaque_callback_data for c in meta)
     assert all(c.recipient_id for c in meta)
+
+
+def test_some_messages_are_replies_forwards_and_ad_clicks_in_both_formats(plan: Plan) -> None:
+    webhooks, _ = plan
+    messages = [event for webhook in webhooks
+                if isinstance(outcome := parse_raw(RawRecord(webhook.body, "r", 1)), Parsed)
+                for event in outcome.events if event.kind == "message"]
+    for fmt in ("meta", "qikchat"):
+        ours = [e for e in messages if e.format == fmt]
+        assert any(e.context and e.context.message_id for e in ours), fmt
+        assert any(e.context and e.context.forwarded for e in ours), fmt
+        assert any(e.referral and e.referral.ctwa_clid for e in ours), fmt
+    replies = sum(1 for e in messages if e.context and e.context.message_id)
+    assert 0.05 < replies / len(messages) < 0.2

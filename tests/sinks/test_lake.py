@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,14 +13,24 @@ from sinks._lake_store import STAGED_COLUMNS, LakeStore
 from sinks.base import PoisonRecordError, SinkRecord
 from sinks.lake import LakeSink
 from streams.events import Event, OptOutEvent
+from streams.notices import NoticeEvent
+from streams.parsers import Parsed
 from tests.sinks.events import T0, optout, status, text_message
 from tests.sinks.harness import duck
+from tests.streams.fixtures import events as fixture_events
+from tests.streams.fixtures import parse
 
 NEVER_S = 10**9
 
 
-def records(events: list[Event | OptOutEvent]) -> list[SinkRecord]:
+def records(events: Sequence[Event | OptOutEvent | NoticeEvent]) -> list[SinkRecord]:
     return [SinkRecord("test", 0, offset, event) for offset, event in enumerate(events)]
+
+
+def fixture_notices(name: str) -> list[NoticeEvent]:
+    outcome = parse(name)
+    assert isinstance(outcome, Parsed)
+    return outcome.notices
 
 
 def lake(root: Path, *, roll_bytes: int = NEVER_S, roll_interval_s: float = NEVER_S,
@@ -209,3 +220,79 @@ async def test_a_value_duckdb_refuses_is_poison_and_the_staging_file_stays_usabl
         await sink.write(records([status("next", "read")]))
     finally:
         await sink.close()
+
+
+EARLIER_COLUMNS = ("context_message_id", "referral_source_id", "ctwa_clid")
+
+
+async def test_a_staging_file_without_the_reply_and_referral_columns_gets_them(
+    tmp_path: Path,
+) -> None:
+    staging = tmp_path / "_staging" / "lake.duckdb"
+    staging.parent.mkdir(parents=True)
+    with duckdb.connect(str(staging)) as db:
+        columns = ", ".join(f"{name} {kind}" for name, kind in STAGED_COLUMNS.items()
+                            if name not in EARLIER_COLUMNS)
+        db.execute(f"CREATE TABLE staged ({columns}, staged_s DOUBLE)")
+    (reply,) = [e for e in fixture_events("meta-context-referral") if e.referral]
+    sink = lake(tmp_path, roll_interval_s=0.0)
+    await sink.setup()
+    try:
+        await sink.write(records([reply]))
+        await sink.maintain()
+    finally:
+        await sink.close()
+    rows = duck(f"SELECT context_message_id, referral_source_id, ctwa_clid FROM read_parquet("
+                f"'{tmp_path}/type=*/date=*/*.parquet', union_by_name = true)")
+    assert reply.referral is not None
+    assert rows == [("wamid.META.CATALOG1", "120210000000001", reply.referral.ctwa_clid)]
+
+
+async def test_files_of_before_and_after_the_new_columns_compact_together(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "type=message.text" / f"date={T0.date().isoformat()}"
+    folder.mkdir(parents=True)
+    duck(f"COPY (SELECT 'old-1' AS event_id, TIMESTAMPTZ '2025-03-01 09:00:00+00' AS "
+         f"received_at) TO '{folder}/part-old.parquet' (FORMAT parquet)")
+    (reply,) = [e for e in fixture_events("meta-context-referral") if e.referral]
+    sink = LakeSink(tmp_path, roll_bytes=NEVER_S, roll_interval_s=0.0,
+                    compact_min_files=2, compact_interval_s=0.0)
+    await sink.setup()
+    try:
+        await sink.write(records([reply.model_copy(update={"received_at": T0})]))
+        await sink.maintain()
+        await sink.maintain()
+    finally:
+        await sink.close()
+    files = parquet_files(tmp_path)
+    assert len(files) == 1
+    rows = duck(f"SELECT event_id, referral_source_id FROM read_parquet('{files[0]}') "
+                "ORDER BY event_id")
+    assert rows == [("old-1", None), ("wamid.META.AD1", "120210000000001")]
+
+
+async def test_notices_are_rows_of_their_type(tmp_path: Path) -> None:
+    notices = [n for name in ("meta-template-rejected", "meta-call-terminate", "meta-echo",
+                              "meta-user-preferences")
+               for n in fixture_notices(name)]
+    sink = lake(tmp_path, roll_interval_s=0.0)
+    await sink.setup()
+    try:
+        await sink.write(records(notices))
+        await sink.maintain()
+    finally:
+        await sink.close()
+    rows = duck(f"SELECT type, kind, message_id, status, text, error_code FROM read_parquet("
+                f"'{tmp_path}/type=*/date=*/*.parquet', hive_partitioning = true, "
+                "union_by_name = true) ORDER BY type, message_id, status")
+    assert rows == [
+        ("call.terminate", "notice", "wacid.META.CALL3", "completed", "BUSINESS_INITIATED",
+         None),
+        ("contact.preferences", "notice", None, "resume", "marketing_messages", None),
+        ("contact.preferences", "notice", None, "stop", "marketing_messages", None),
+        ("message.echo", "notice", "wamid.META.ECHO1", None, "Your order ships today", None),
+        ("message.echo", "notice", "wamid.META.ECHO2", None, "Invoice", None),
+        ("provider.error", "notice", None, None, "Call failed", 138006),
+        ("template.status", "notice", "1689556908129835", "REJECTED", "diwali_sale", None),
+    ]
