@@ -9,6 +9,8 @@ STAMP  := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 # bench/ingest loads the servers with Debian's wrk (a C generator that needs little CPU).
 WRK      := /usr/bin/wrk
+# The drill with two ingest replicas puts Debian's Caddy in front of them (deploy/Caddyfile).
+CADDY    := /usr/bin/caddy
 SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install run test drill lint bench clean
@@ -30,6 +32,10 @@ $(CHROMIUM):
 	$(SUDO) apt-get update
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
+$(CADDY):
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends caddy
+
 run: install
 	$(BIN)/qikflow up
 
@@ -41,12 +47,12 @@ lint: install
 # Two pytest processes, each taking whole files: most tests wait on Kafka, a process or a
 # timeout, so two share this machine's two cores well; a file's tests keep their order.
 PYTEST_WORKERS ?= 2
-test: lint $(CHROMIUM)
+test: lint $(CHROMIUM) $(CADDY)
 	bash scripts/with-test-services.sh $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The fault drills as soaks: longer load, the broker hung 30 s instead of 15, and a table
 # per drill (load held, answers by status, answer times, records lost, copies dropped).
-drill: install
+drill: install $(CADDY)
 	QIKFLOW_DRILL_SOAK=1 bash scripts/with-test-services.sh $(BIN)/pytest -p no:cacheprovider \
 		-s -q tests/e2e/test_drills.py tests/e2e/test_cluster_drills.py $(PYTEST_ARGS)
 

@@ -6,7 +6,6 @@ the way an operator's supervisor (systemd, Kubernetes, `qikflow up`) would resta
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
@@ -22,10 +21,14 @@ from qikflow.simulate.reconcile import ReconcileOptions, Reconciliation, reconci
 from qikflow.simulate.sender import SendReport, SendResult, WebhookSender
 from qikflow.supervisor import ChildSpec, Supervisor
 from tests._ports import free_port
+from tests.e2e._proxy import Caddy
 from tests.fixtures.kafka import TEST_PARTITIONS, consume, delete_topics
 
 QIKFLOW = str(Path(sys.executable).with_name("qikflow"))
 USER, PASSWORD = "qikchat", "drill-secret"
+# No answer from an ingest: the connection dropped (0), or the proxy says the replica gave
+# none (502 Bad Gateway, 504 Gateway Timeout).
+NO_ANSWER = frozenset({0, 502, 504})
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Pipeline:
     prefix: str = field(default_factory=lambda: f"e{uuid.uuid4().hex[:10]}")
     ports: list[int] = field(default_factory=list)
     supervisor: Supervisor | None = None
+    proxy: Caddy | None = None  # in front of the replicas when there are several
 
     @property
     def env(self) -> dict[str, str]:
@@ -81,6 +85,9 @@ class Pipeline:
         await self.supervisor.start()
         for url in self.urls:
             await wait_http_ok(f"{url}/healthz")
+        if self.ingest_replicas > 1:
+            self.proxy = Caddy(free_port(), self.ports, self.root / "caddy")
+            await self.proxy.start()
 
     def _worker(self, index: int) -> ChildSpec:
         if self.workers == 1:
@@ -105,39 +112,25 @@ class Pipeline:
         return "\n".join(parts)
 
     async def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.stop()
         if self.supervisor is not None:
             await self.supervisor.stop()
         await delete_topics(self.bootstrap, self.prefix)
 
     async def send(self, webhooks: list[PlannedWebhook], concurrency: int = 32) -> SendReport:
-        """Send the webhooks, spread over the ingest replicas by index.
-
-        With several replicas, a request that got no answer is sent once more to another
-        replica, as the reverse proxy in front of them does (compose.yaml, deploy/Caddyfile).
-        """
-        shares = [webhooks[i::len(self.urls)] for i in range(len(self.urls))]
-        reports = await asyncio.gather(*(
-            WebhookSender(url, user=USER, password=PASSWORD, concurrency=concurrency).run(share)
-            for url, share in zip(self.urls, shares, strict=True)
-        ))
-        results = {r.index: r for report in reports for r in report.results}
-        if len(self.urls) > 1:
-            by_index = {w.index: w for w in webhooks}
-            for replica, share in enumerate(shares):
-                retry = [by_index[w.index] for w in share if results[w.index].status_code == 0]
-                if not retry:
-                    continue
-                other = self.urls[(replica + 1) % len(self.urls)]
-                again = await WebhookSender(other, user=USER, password=PASSWORD,
-                                            concurrency=concurrency).run(retry)
-                results.update({r.index: r for r in again.results})
-        return merged(list(results.values()), max(report.elapsed_s for report in reports))
+        """Send the webhooks to the ingest, or to the reverse proxy in front of the
+        replicas when there are several (Caddy with `deploy/Caddyfile`, as in compose)."""
+        url = self.proxy.url if self.proxy is not None else self.urls[0]
+        return await WebhookSender(url, user=USER, password=PASSWORD,
+                                   concurrency=concurrency).run(webhooks)
 
     async def settle_unanswered(self, report: SendReport, truth: GroundTruth,
                                 webhooks: list[PlannedWebhook]) -> SendReport:
-        """Count a request that got no answer (its process was killed) as accepted when its
-        body reached `<prefix>.raw`: it is durable, so the pipeline must carry it through."""
-        unanswered = [r for r in report.results if r.status_code == 0]
+        """Count a request that got no answer (its process was killed; behind the proxy, a
+        502 or 504 for a request the killed replica had taken) as accepted when its body
+        reached `<prefix>.raw`: it is durable, so the pipeline must carry it through."""
+        unanswered = [r for r in report.results if r.status_code in NO_ANSWER]
         if not unanswered:
             return report
         records = await consume(self.bootstrap, [f"{self.prefix}.raw"], expected=len(truth),
@@ -146,7 +139,7 @@ class Pipeline:
         by_index = {w.index: w for w in webhooks}
         settled = [
             SendResult(r.index, 200, r.latency_s, r.started_s, r.lag_s, r.completion, None)
-            if r.status_code == 0 and by_index[r.index].digest in landed else r
+            if r.status_code in NO_ANSWER and by_index[r.index].digest in landed else r
             for r in report.results
         ]
         return merged(settled, report.elapsed_s)
