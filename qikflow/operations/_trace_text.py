@@ -35,7 +35,8 @@ def _receipt(traced: ReceiptTrace) -> list[str]:
     if traced.outcome:
         lines.append(f"  today's parser {traced.outcome}")
     for event in traced.events:
-        lines.append(f"  event {event.event_id} ({event.event_type}), message {event.message_id}")
+        message = f", message {event.message_id}" if event.message_id else ""
+        lines.append(f"  event {event.event_id} ({event.event_type}){message}")
         if event.record is not None:
             lines += _record("in", event.record, "    ", body=False)
         else:

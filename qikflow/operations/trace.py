@@ -35,6 +35,7 @@ from streams import headers as names
 from streams._keyed import partition_for
 from streams.events import Event
 from streams.headers import header
+from streams.notices import NoticeEvent
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 
 
@@ -123,9 +124,10 @@ class _Tracer:
         since_ms = traced.raw.timestamp_ms - CLOCK_SKEW_MS
         outcome = parse_raw(RawRecord.from_kafka(record.value, list(record.headers or ())))
         if isinstance(outcome, Parsed):
-            count = len(outcome.events)
+            routed: list[Event | NoticeEvent] = [*outcome.events, *outcome.notices]
+            count = len(routed)
             traced.outcome = f"makes {count} event{'s' if count > 1 else ''} of it"
-            for event in outcome.events:
+            for event in routed:
                 traced.events.append(await self.event(event, since_ms))
         elif isinstance(outcome, Unrecognised):
             traced.outcome = f"sends it to {self.topics.unknown}: {outcome.reason}"
@@ -139,9 +141,10 @@ class _Tracer:
             traced.dead_letters += [Placement.of(one) for one in letters.found]
         return traced
 
-    async def event(self, event: Event, since_ms: int) -> EventTrace:
+    async def event(self, event: Event | NoticeEvent, since_ms: int) -> EventTrace:
         topic = self.topics.event(event.type)
-        traced = EventTrace(event.event_id, event.type, event.message_id, topic)
+        message_id = event.message_id if isinstance(event, Event) else ""
+        traced = EventTrace(event.event_id, event.type, message_id, topic)
         count = len(await _kafka.partitions(self.consumer, topic))
         if count:
             found = await search(
@@ -159,7 +162,11 @@ class _Tracer:
             traced.problems.append(f"lake {self.pipeline.lake_dir}: {error}")
         return traced
 
-    async def rows(self, event: Event) -> list[tuple[str, dict[str, object]]]:
+    async def rows(self, event: Event | NoticeEvent) -> list[tuple[str, dict[str, object]]]:
+        if isinstance(event, NoticeEvent):
+            return [(table, dict(row)) for table in ("notices", "template_events")
+                    for row in await self.db.fetch(
+                        f"SELECT * FROM {table} WHERE event_id = $1", event.event_id)]
         queries: list[tuple[str, str, tuple[str, ...]]]
         if event.kind == "message":
             queries = [("inbound_messages",
@@ -209,7 +216,7 @@ class _Tracer:
         return receipts
 
 
-def lake_file(lake_dir: Path, event: Event) -> str | None:
+def lake_file(lake_dir: Path, event: Event | NoticeEvent) -> str | None:
     """The Parquet file (relative to the lake) that holds `event`, or None."""
     folder = lake_dir / f"type={event.type}" / f"date={event.received_at.date().isoformat()}"
     if not any(folder.glob("*.parquet")):

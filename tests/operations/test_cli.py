@@ -14,6 +14,10 @@ from qikflow.cli import main
 from qikflow.config import KafkaSettings
 from qikflow.topics import Topics
 from sinks._topics import input_topics
+from sinks.base import SinkRecord
+from sinks.postgres import PostgresSink
+from streams.notices import NoticeEvent
+from streams.parsers import Parsed, parse_raw
 from tests._ports import free_port
 from tests.operations._letters import create, produce, raw_record, read_all
 
@@ -92,6 +96,43 @@ def test_trace_prints_the_raw_record_and_exits_1_when_nothing_is_found(
     missing = raw_record(b"{}").receipt_id
     assert main(["trace", missing]) == 1
     assert f"no raw record: read 1 records of {topics.raw}" in capsys.readouterr().out
+
+
+def test_trace_follows_a_notice_to_its_topic_and_its_rows(
+        topic_prefix: str, audit: Path, database_url: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    kafka = KafkaSettings()
+    topics = Topics.from_settings(kafka)
+    asyncio.run(create(kafka, topics.raw, topics.unknown, topics.dlq, topics.sink_dlq,
+                       topics.event("template.status")))
+    body = orjson.dumps({"object": "whatsapp_business_account", "entry": [
+        {"id": "102290129340398", "time": 1763643600, "changes": [
+            {"field": "message_template_status_update", "value": {
+                "event": "PAUSED", "message_template_id": 42,
+                "message_template_name": "order_shipped",
+                "message_template_language": "en_US"}}]}]})
+    record = raw_record(body)
+    outcome = parse_raw(record)
+    assert isinstance(outcome, Parsed)
+    (notice,) = outcome.notices
+    asyncio.run(produce(kafka, topics.raw, [(None, record.body, record.headers())]))
+    asyncio.run(_store(database_url, notice))
+    assert main(["trace", record.receipt_id]) == 0
+    out = capsys.readouterr().out
+    assert "today's parser makes 1 event of it" in out
+    assert f"event {notice.event_id} (template.status)\n" in out
+    assert f"not found in {topics.event('template.status')}" in out
+    assert "PostgreSQL notices: event_id=" in out
+    assert "PostgreSQL template_events: event_id=" in out and "event=PAUSED" in out
+
+
+async def _store(database_url: str, notice: NoticeEvent) -> None:
+    sink = PostgresSink(database_url)
+    await sink.setup()
+    try:
+        await sink.write([SinkRecord("t", 0, 0, notice)])
+    finally:
+        await sink.close()
 
 
 def test_replay_dry_run_and_the_audit_of_a_real_one(topic_prefix: str, audit: Path,
