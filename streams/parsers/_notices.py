@@ -59,8 +59,12 @@ TEMPLATE_FIELDS = {"message_template_status_update": "status",
 ACCOUNT_FIELDS = frozenset({"account_update", "account_alerts", "account_review_update",
                             "phone_number_quality_update", "phone_number_name_update",
                             "business_capability_update"})
+# An account update says at least one of these (Meta's documented fields); the content
+# takes the common ones, `raw` keeps all.
 _ACCOUNT_KEYS = ("event", "display_phone_number", "current_limit", "violation_info",
-                 "decision", "requested_verified_name", "rejection_reason")
+                 "decision", "requested_verified_name", "rejection_reason", "ban_info",
+                 "restriction_info", "lock_info", "alert_info",
+                 "max_daily_conversation_per_phone", "max_phone_numbers_per_business")
 CALLS_FIELD = "calls"
 
 

@@ -236,3 +236,16 @@ def test_digest_ids_are_the_same_for_a_resend_and_differ_for_another_update() ->
     assert isinstance(paused, Parsed)
     assert first.notices[0].event_id == resent.notices[0].event_id
     assert first.notices[0].event_id != paused.notices[0].event_id
+
+
+def test_an_account_update_of_other_documented_fields_is_kept_whole_in_raw() -> None:
+    value = {"max_daily_conversation_per_phone": 1000, "max_phone_numbers_per_business": 2}
+    body = orjson.dumps({"object": "whatsapp_business_account", "entry": [
+        {"id": "7", "time": 1763643600, "changes": [
+            {"field": "business_capability_update", "value": value}]}]})
+    outcome = parse_raw(RawRecord(body, "r-1", 1_763_643_200_000))
+    assert isinstance(outcome, Parsed)
+    (update,) = outcome.notices
+    assert (update.type, update.field, update.raw) == (
+        "account.update", "business_capability_update", value)
+    assert update.content == AccountUpdateContent()
