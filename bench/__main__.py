@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("ingest", "ingest_limits", "streams", "sinks", "e2e")
+BENCHMARKS = ("ingest", "ingest_limits", "streams", "sinks", "e2e", "scaling")
 
 
 def main() -> int:

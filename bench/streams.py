@@ -170,8 +170,10 @@ async def _caught_up(kafka: KafkaSettings, topics: Topics, expected: int) -> boo
         await consumer.stop()
 
 
-def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) -> float:
-    """Raw records/s of one `qikflow worker` process over the processing window."""
+def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path,
+               workers: int = 1) -> float:
+    """Raw records/s of `qikflow worker` (`--workers N` processes) over the processing
+    window."""
     env = {
         **os.environ,
         "QIKFLOW_TOPIC_PREFIX": topics.prefix,
@@ -180,7 +182,8 @@ def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path) 
     }
     log = (home / "worker.log").open("wb")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "qikflow", "--log-level", "WARNING", "worker"],
+        [sys.executable, "-m", "qikflow", "--log-level", "WARNING", "worker",
+         *(["--workers", str(workers)] if workers > 1 else [])],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 600
