@@ -116,7 +116,8 @@ def main() -> None:
         print(f"ingest x{count}: p99 {figures['p99_ms']:.1f} ms, failed {figures['failed']}, "
               f"server {figures['server_cores']:.2f} cores, wrk {figures['wrk_cores']:.2f} "
               f"cores, machine busy {figures['machine_busy']:.0%}")
-    write_results("scaling", {"ingest": ingest, "worker_raw_records_per_s": workers,
+    write_results("scaling", {"ingest": {str(n): f for n, f in ingest.items()},
+                              "worker_raw_records_per_s": {str(n): r for n, r in workers.items()},
                               "ingest_ratio": ingest[2]["rps"] / ingest[1]["rps"],
                               "worker_ratio": workers[2] / workers[1],
                               "records": args.records, "duration_s": args.duration})

@@ -5,7 +5,6 @@ It never parses a body. Every answer is JSON; see docs/ingest.md for the HTTP co
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -24,6 +23,7 @@ from starlette.types import Lifespan
 from ingest._malloc import release_large_blocks_to_os
 from ingest.answers import EXCEPTION_HANDLERS, json_response
 from ingest.auth import Credentials
+from ingest.deadlines import timeout_after_io
 from ingest.drainer import SpoolDrainer
 from ingest.errors import RawTopicTooSmallError, SpoolError
 from ingest.limits import LIMITS_STATE_KEY, BodyHold, BodyMemoryBudget, ConnectionLimits
@@ -145,7 +145,7 @@ class IngestApp:
     async def _store(self, request: Request, account: str, hold: BodyHold,
                      started: float) -> Response:
         try:
-            async with asyncio.timeout(self.limits.body_timeout_s):
+            async with timeout_after_io(self.limits.body_timeout_s):
                 body = await self._read_body(request, hold)
         except ClientDisconnect:
             # The sender went away before the body ended: nothing stored, nobody to answer.

@@ -42,6 +42,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from ingest.deadlines import Deadline
 from ingest.limits import LIMITS_STATE_KEY, ConnectionLimits
 
 # What a header adds to the head besides its name and value: ": " and CRLF.
@@ -78,7 +79,7 @@ class IngestHttpProtocol(HttpToolsProtocol):
         self._framing_bytes = 0  # the rest of its body's reads: chunk framing, trailers
         self._message_ended = False  # a message ended inside the read being parsed
         self._body_in_read = 0  # body bytes in the read being parsed
-        self._deadline: asyncio.TimerHandle | None = None
+        self._deadline: Deadline | None = None
 
     # -- connection --------------------------------------------------------
 
@@ -187,8 +188,8 @@ class IngestHttpProtocol(HttpToolsProtocol):
         if self._in_body and not self.transport.is_closing():
             # Answered without reading the whole body: it must end soon or we hang up.
             self._cancel_deadline()
-            self._deadline = self.loop.call_later(self.limits.body_timeout_s,
-                                                  self._body_timed_out)
+            self._deadline = Deadline(self.loop, self.limits.body_timeout_s,
+                                      self._body_timed_out)
 
     # -- limits ------------------------------------------------------------
 
@@ -198,8 +199,8 @@ class IngestHttpProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = self._wire_bytes = self._header_count = 0
         self._cancel_deadline()
-        self._deadline = self.loop.call_later(self.limits.header_timeout_s,
-                                              self._head_timed_out)
+        self._deadline = Deadline(self.loop, self.limits.header_timeout_s,
+                                  self._head_timed_out)
 
     def _head_too_large(self) -> _HeadRefused:
         return _HeadRefused(431, "header_too_large", {

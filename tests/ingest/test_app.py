@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -270,6 +271,59 @@ async def test_trickled_body_gets_408_while_others_are_answered(
     assert [r.value for r in records] == [b"quick"]
     assert metric(default_ingest.url, 'qikflow_ingest_rejected_total{reason="body_timeout"}') == 1
     assert metric(default_ingest.url, 'qikflow_ingest_requests_total{status="408"}') == 1
+
+
+async def test_a_body_that_arrived_while_the_ingest_was_stalled_is_taken_not_timed_out(
+    default_ingest: IngestProcess, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The process stalls past the body timeout (SIGSTOP: a long GC pause, a starved CPU)
+    while the body arrives. On waking, its event loop runs the expired timer before it reads
+    the socket: the body that is already there must be read, not answered 408 (Qikchat does
+    not retry a failed webhook)."""
+    body = b'{"late": "but here"}'
+    reader, writer = await connect(default_ingest.url)
+    writer.write(head("POST", "/webhooks/qikchat", {"Authorization": basic(*DEFAULT_AUTH),
+                                                   "Content-Length": str(len(body))}))
+    await writer.drain()
+    await asyncio.sleep(0.5)  # the ingest has read the head and waits for the body
+    default_ingest.process.send_signal(signal.SIGSTOP)
+    try:
+        writer.write(body)
+        await writer.drain()
+        await asyncio.sleep(DEFAULTS.body_timeout_ms / 1000 + 0.5)
+    finally:
+        default_ingest.process.send_signal(signal.SIGCONT)
+    answer = await read_answer(reader)
+    writer.close()
+    assert answer.status == 200, answer.json()
+    records = await consume(kafka_bootstrap, [f"{topic_prefix}.raw"], expected=1)
+    assert [r.value for r in records] == [body]
+
+
+async def test_a_head_that_arrived_while_the_ingest_was_stalled_is_taken_not_timed_out(
+    default_ingest: IngestProcess, kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The same for the head: its first bytes start the head deadline, the rest arrives
+    while the process is stopped past that deadline."""
+    body = b'{"head": "in two parts"}'
+    request = head("POST", "/webhooks/qikchat", {"Authorization": basic(*DEFAULT_AUTH),
+                                                "Content-Length": str(len(body))}) + body
+    reader, writer = await connect(default_ingest.url)
+    writer.write(request[:10])
+    await writer.drain()
+    await asyncio.sleep(0.3)  # the ingest has the first bytes: the head deadline runs
+    default_ingest.process.send_signal(signal.SIGSTOP)
+    try:
+        writer.write(request[10:])
+        await writer.drain()
+        await asyncio.sleep(DEFAULTS.header_timeout_ms / 1000 + 0.5)
+    finally:
+        default_ingest.process.send_signal(signal.SIGCONT)
+    answer = await read_answer(reader)
+    writer.close()
+    assert answer.status == 200, answer.json()
+    records = await consume(kafka_bootstrap, [f"{topic_prefix}.raw"], expected=1)
+    assert [r.value for r in records] == [body]
 
 
 async def test_bodies_past_the_memory_budget_get_a_fast_503(
