@@ -19,7 +19,15 @@ import pytest
 from ingest import record as raw
 from ingest.settings import IngestSettings
 from tests.fixtures.kafka import consume
-from tests.ingest._raw_http import basic, closed, connect, head, read_answer, trickle
+from tests.ingest._raw_http import (
+    RawAnswer,
+    basic,
+    closed,
+    connect,
+    head,
+    read_answer,
+    trickle,
+)
 from tests.ingest._server import (
     IngestProcess,
     metric,
@@ -273,6 +281,26 @@ async def test_trickled_body_gets_408_while_others_are_answered(
     assert metric(default_ingest.url, 'qikflow_ingest_requests_total{status="408"}') == 1
 
 
+async def _sent_across_a_stall(ingest: IngestProcess, request: bytes, split: int,
+                               stall_s: float) -> RawAnswer:
+    """Send `request[:split]`, stop the ingest (SIGSTOP) for `stall_s` while the rest
+    arrives, let it go on, and return its answer."""
+    reader, writer = await connect(ingest.url)
+    writer.write(request[:split])
+    await writer.drain()
+    await asyncio.sleep(0.4)  # the ingest has read the first part: its deadline runs
+    ingest.process.send_signal(signal.SIGSTOP)
+    try:
+        writer.write(request[split:])
+        await writer.drain()
+        await asyncio.sleep(stall_s)
+    finally:
+        ingest.process.send_signal(signal.SIGCONT)
+    answer = await read_answer(reader)
+    writer.close()
+    return answer
+
+
 async def test_a_body_that_arrived_while_the_ingest_was_stalled_is_taken_not_timed_out(
     default_ingest: IngestProcess, kafka_bootstrap: str, topic_prefix: str
 ) -> None:
@@ -281,20 +309,10 @@ async def test_a_body_that_arrived_while_the_ingest_was_stalled_is_taken_not_tim
     the socket: the body that is already there must be read, not answered 408 (Qikchat does
     not retry a failed webhook)."""
     body = b'{"late": "but here"}'
-    reader, writer = await connect(default_ingest.url)
-    writer.write(head("POST", "/webhooks/qikchat", {"Authorization": basic(*DEFAULT_AUTH),
-                                                   "Content-Length": str(len(body))}))
-    await writer.drain()
-    await asyncio.sleep(0.5)  # the ingest has read the head and waits for the body
-    default_ingest.process.send_signal(signal.SIGSTOP)
-    try:
-        writer.write(body)
-        await writer.drain()
-        await asyncio.sleep(DEFAULTS.body_timeout_ms / 1000 + 0.5)
-    finally:
-        default_ingest.process.send_signal(signal.SIGCONT)
-    answer = await read_answer(reader)
-    writer.close()
+    head_bytes = head("POST", "/webhooks/qikchat", {"Authorization": basic(*DEFAULT_AUTH),
+                                                   "Content-Length": str(len(body))})
+    answer = await _sent_across_a_stall(default_ingest, head_bytes + body, len(head_bytes),
+                                        DEFAULTS.body_timeout_ms / 1000 + 0.5)
     assert answer.status == 200, answer.json()
     records = await consume(kafka_bootstrap, [f"{topic_prefix}.raw"], expected=1)
     assert [r.value for r in records] == [body]
@@ -308,19 +326,8 @@ async def test_a_head_that_arrived_while_the_ingest_was_stalled_is_taken_not_tim
     body = b'{"head": "in two parts"}'
     request = head("POST", "/webhooks/qikchat", {"Authorization": basic(*DEFAULT_AUTH),
                                                 "Content-Length": str(len(body))}) + body
-    reader, writer = await connect(default_ingest.url)
-    writer.write(request[:10])
-    await writer.drain()
-    await asyncio.sleep(0.3)  # the ingest has the first bytes: the head deadline runs
-    default_ingest.process.send_signal(signal.SIGSTOP)
-    try:
-        writer.write(request[10:])
-        await writer.drain()
-        await asyncio.sleep(DEFAULTS.header_timeout_ms / 1000 + 0.5)
-    finally:
-        default_ingest.process.send_signal(signal.SIGCONT)
-    answer = await read_answer(reader)
-    writer.close()
+    answer = await _sent_across_a_stall(default_ingest, request, 10,
+                                        DEFAULTS.header_timeout_ms / 1000 + 0.5)
     assert answer.status == 200, answer.json()
     records = await consume(kafka_bootstrap, [f"{topic_prefix}.raw"], expected=1)
     assert [r.value for r in records] == [body]
