@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import tempfile
 import time
@@ -64,9 +65,13 @@ def ingest_rates(kafka: KafkaSettings, args: argparse.Namespace) -> dict[int, di
     return figures
 
 
+def _load(kafka: KafkaSettings, topics: Topics, records: int) -> int:
+    return asyncio.run(load_raw(kafka, topics, records))
+
+
 def worker_rates(kafka: KafkaSettings, records: int) -> dict[int, float]:
     """Raw records/s of `qikflow worker` with 1 and 2 processes, each over a backlog of its
-    own (fresh prefix, same simulated traffic)."""
+    own (fresh prefix, same simulated traffic) written once the workers' groups are stable."""
     rates: dict[int, float] = {}
     budget = WorkerBudget.from_settings(StreamsSettings())
     tune_gc()
@@ -74,9 +79,10 @@ def worker_rates(kafka: KafkaSettings, records: int) -> dict[int, float]:
         topics = Topics(f"scale{uuid.uuid4().hex[:8]}")
         asyncio.run(ensure_topics(kafka, worker_topics(kafka, budget, topics)))
         try:
-            loaded = asyncio.run(load_raw(kafka, topics, records))
             with tempfile.TemporaryDirectory(prefix="qikflow-bench-") as home:
-                rates[workers] = run_worker(kafka, topics, loaded, Path(home), workers=workers)
+                rates[workers] = run_worker(kafka, topics, records, Path(home),
+                                            workers=workers,
+                                            load=functools.partial(_load, kafka, topics, records))
         finally:
             asyncio.run(delete_topics(kafka, (topics.prefix,)))
     return rates

@@ -25,9 +25,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from bench._kafka import delete_topics
 from bench._report import print_table, write_results
@@ -170,10 +173,30 @@ async def _caught_up(kafka: KafkaSettings, topics: Topics, expected: int) -> boo
         await consumer.stop()
 
 
+async def _group_stable(kafka: KafkaSettings, group: str, members: int) -> bool:
+    """Is consumer group `group` Stable with `members` members?"""
+    admin = AIOKafkaAdminClient(**kafka.client_options())
+    await admin.start()
+    try:
+        for response in await admin.describe_consumer_groups([group]):
+            for _error, _group, state, _ptype, _protocol, found, *_ in response.groups:
+                return bool(state == "Stable" and len(found) == members)
+        return False
+    except KafkaError as error:
+        if error.retriable:  # the group has no coordinator yet: nobody joined
+            return False
+        raise
+    finally:
+        await admin.close()
+
+
 def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path,
-               workers: int = 1) -> float:
+               workers: int = 1, load: Callable[[], int] | None = None) -> float:
     """Raw records/s of `qikflow worker` (`--workers N` processes) over the processing
-    window."""
+    window. With `load`, the backlog is written only once both groups (router and
+    streams) are stable with every worker in them: a rebalance as the second process
+    joins would otherwise fall inside the window, and `load()` returns how many records
+    it wrote."""
     env = {
         **os.environ,
         "QIKFLOW_TOPIC_PREFIX": topics.prefix,
@@ -188,6 +211,13 @@ def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path,
     )
     deadline = time.monotonic() + 600
     try:
+        if load is not None:
+            groups = (topics.router_group, topics.streams_group)
+            while not all(asyncio.run(_group_stable(kafka, group, workers)) for group in groups):
+                if time.monotonic() > deadline or worker.poll() is not None:
+                    raise RuntimeError(f"the workers never formed stable groups; see {log.name}")
+                time.sleep(1.0)
+            expected = load()
         while not asyncio.run(_caught_up(kafka, topics, expected)):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not catch up in 600 s; see {log.name}")
