@@ -56,11 +56,10 @@ _SEPARATOR = b"\n"
 class StateFold(Generic[State]):
     """What one state fold does with an event; see the module doc."""
 
-    key: Callable[[Event], bytes | None]  # the table key, None to ignore the event
+    key: Callable[[Event], bytes | None]  # the table and record key, None: not this fold
     fold: Fold[State]  # the new state, None if unchanged
     encode: Callable[[State], bytes]  # the state as the table and the topic keep it
     decode: Callable[[bytes], State]
-    record_key: Callable[[State], bytes]  # the key of the published record
     record_type: str  # `message.state`, the `qikflow-event-type` header
 
 
@@ -104,7 +103,6 @@ class StateTable(Generic[State]):
     def __init__(self, streams: StreamsApp, table: Any, fold: StateFold[State],
                  name: str, event_types: Sequence[str], topic: StateTopic) -> None:
         self._store = PartitionStore(table)
-        self._changelog = table.changelog_topic.get_topic_name()
         self._fold = fold
         self._output = Output(streams, name)
         self.name = name

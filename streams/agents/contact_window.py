@@ -37,7 +37,6 @@ FOLD: StateFold[ContactWindow] = StateFold(
     fold=fold,
     encode=ContactWindow.to_json,
     decode=ContactWindow.from_json,
-    record_key=lambda window: window.key,
     record_type="contact.window",
 )
 

@@ -32,7 +32,6 @@ FOLD: StateFold[OutboundState] = StateFold(
     fold=fold,
     encode=OutboundState.to_json,
     decode=OutboundState.from_json,
-    record_key=lambda state: state.message_id.encode(),
     record_type="message.state",
 )
 
