@@ -4,8 +4,8 @@ It runs one sink in one process and one consumer group (`<prefix>-sink-<name>`),
 plain aiokafka consumer and manual commits, so offsets move only after the store has the
 records:
 
-1. collect up to `sink_batch_max_records`, waiting at most `sink_batch_within_ms` from
-   the first record;
+1. collect up to `sink_batch_max_records`: while the consumer is behind, at most
+   `sink_batch_within_ms` from the first record; once it has caught up, at once;
 2. decode each record; one that does not decode goes to `<prefix>.sink.dlq` at once;
 3. `sink.write(batch)`: a retriable SinkError (store down) retries the same batch with
    exponential backoff, forever, until it succeeds or the process is asked to stop;
@@ -44,6 +44,8 @@ from streams.headers import dead_letter_headers
 from streams.notices import NoticeEvent
 
 logger = logging.getLogger(__name__)
+
+IDLE_POLL_S = 1.0
 
 
 class DriverStoppedError(Exception):
@@ -121,13 +123,20 @@ class SinkDriver:
     # -- batching ------------------------------------------------------------
 
     async def _collect(self, consumer: AIOKafkaConsumer) -> list[ConsumerRecord]:
-        """Up to batch_max records; waits at most `within` once the first one arrived."""
+        """Up to batch_max records. Once the first has arrived, it takes more while the
+        consumer is behind (records already wait in the topic) and stops as soon as it has
+        caught up, or `within` after the first at the latest: under load batches fill, and
+        a record that arrives alone is written at once instead of waiting out `within`
+        (that wait was most of a webhook's time from receipt to row)."""
         limit = self.settings.sink_batch_max_records
         within_s = self.settings.sink_batch_within_ms / 1000
         messages: list[ConsumerRecord] = []
         deadline: float | None = None
         while len(messages) < limit and not self.stop.is_set():
-            remaining = within_s if deadline is None else deadline - time.monotonic()
+            # Idle, it waits at most IDLE_POLL_S, so that a stop or housekeeping is not held
+            # up by a long `within`.
+            remaining = (min(within_s, IDLE_POLL_S) if deadline is None
+                         else deadline - time.monotonic())
             if remaining <= 0:
                 break
             fetched = await consumer.getmany(
@@ -139,6 +148,8 @@ class SinkDriver:
                 if not messages:
                     return messages  # idle: let the caller run housekeeping
                 deadline = time.monotonic() + within_s
+            if await _caught_up(consumer):
+                break
         return messages
 
     async def _handle(self, messages: list[ConsumerRecord]) -> None:
@@ -279,3 +290,13 @@ def _describe(records: list[SinkRecord]) -> str:
     first = [f"{r.topic}[{r.partition}]@{r.offset}" for r in records[:3]]
     more = ", ..." if len(records) > 3 else ""
     return f"batch of {len(records)} ({', '.join(first)}{more})"
+
+
+async def _caught_up(consumer: AIOKafkaConsumer) -> bool:
+    """Has the consumer returned every record of its partitions, as far as the broker's
+    last answers say (position at the high watermark)?"""
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        if highwater is not None and await consumer.position(tp) < highwater:
+            return False
+    return True

@@ -32,7 +32,10 @@ class SinkSettings(BaseSettings):
     )
     sink_batch_within_ms: int = Field(
         1000, ge=1,
-        description="Longest wait, from the first record of a batch, before writing it anyway.",
+        description=(
+            "Longest wait, from the first record of a batch, before writing it anyway while "
+            "more records wait in the topic; a sink that has caught up writes at once."
+        ),
     )
     sink_retry_initial_ms: int = Field(
         200, ge=1, description="First backoff after a retriable write failure; doubles each try."

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 import asyncpg
 
+from sinks.base import Sink, SinkRecord
 from sinks.postgres import PostgresSink
 from streams.events import Event, OptOutEvent
 from tests.fixtures.kafka import consume
 from tests.sinks.events import T0, as_json, optout, produce, status, text_message
-from tests.sinks.harness import count, running_driver, wait_until
+from tests.sinks.harness import count, fast_settings, running_driver, wait_until
 
 
 async def test_events_in_topics_become_rows_once(
@@ -93,3 +94,50 @@ async def test_poison_records_go_to_the_sink_dlq_and_the_rest_land(
 
 async def _count_is(url: str, sql: str, expected: int) -> bool:
     return await count(url, sql) == expected
+
+
+class _Batches(Sink):
+    """Records the size of each batch the driver hands it; stores nothing."""
+
+    name = "batches"
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    async def setup(self) -> None:
+        return None
+
+    async def write(self, batch: list[SinkRecord]) -> None:
+        self.sizes.append(len(batch))
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_record_that_arrives_alone_is_written_at_once_and_a_backlog_fills_batches(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """Caught up, the driver does not wait out `sink_batch_within_ms` (here far longer than
+    the test may take) for more; behind, it fills batches up to the maximum."""
+    sink = _Batches()
+    settings = fast_settings(sink_batch_max_records=100, sink_batch_within_ms=600_000)
+    async with running_driver(sink, settings):
+        await produce(kafka_bootstrap, topic_prefix, [text_message("alone-1")])
+        await wait_until(lambda: _written(sink, 1), "the lone record, well before 600 s")
+        await produce(kafka_bootstrap, topic_prefix, [text_message("alone-2")])
+        await wait_until(lambda: _written(sink, 2), "the second lone record")
+    assert sink.sizes == [1, 1]
+
+    backlog = _Batches()
+    await produce(kafka_bootstrap, topic_prefix,
+                  [text_message(f"backlog-{n}") for n in range(450)])
+    # The same group: it goes on after the two records the first driver committed.
+    async with running_driver(backlog, fast_settings(sink_batch_max_records=100)):
+        await wait_until(lambda: _written(backlog, 450), "the backlog")
+    assert sum(backlog.sizes) == 450
+    assert max(backlog.sizes) == 100
+    assert sum(size == 100 for size in backlog.sizes) >= 3
+
+
+async def _written(sink: _Batches, records: int) -> bool:
+    return sum(sink.sizes) >= records
