@@ -9,6 +9,10 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qikflow._aiokafka_fix import refresh_metadata_on_stale_leader
+
+refresh_metadata_on_stale_leader()
+
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 RAW_RETENTION_DEFAULT_MS = 7 * 24 * 3600 * 1000
 RAW_RETENTION_MIN_MS = 3600 * 1000
