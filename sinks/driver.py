@@ -46,6 +46,7 @@ from streams.notices import NoticeEvent
 logger = logging.getLogger(__name__)
 
 IDLE_POLL_S = 1.0
+MAINTAIN_EVERY_S = 1.0
 
 
 class DriverStoppedError(Exception):
@@ -74,6 +75,7 @@ class SinkDriver:
         self.settings = settings
         self.stop = stop or asyncio.Event()
         self.metrics = SinkMetrics(sink.name)
+        self._next_maintain_s = 0.0
         # Two prefixes on one cluster never share a group.
         self.group_id = Topics.from_settings(kafka).sink_group(sink.name)
         self.topics = _topics.input_topics(kafka)
@@ -268,6 +270,13 @@ class SinkDriver:
                            error)
 
     async def _maintain(self) -> None:
+        """The sink's housekeeping, at most once every MAINTAIN_EVERY_S: batches come as
+        often as records do once the consumer has caught up, and the lake's check of what
+        to roll is a query over everything staged."""
+        now = time.monotonic()
+        if now < self._next_maintain_s:
+            return
+        self._next_maintain_s = now + MAINTAIN_EVERY_S
         try:
             await self.sink.maintain()
         except SinkError as error:
