@@ -2,11 +2,12 @@
 
 Runs the ingest, the router worker and both sinks as processes (as `qikflow up` does), sends
 the simulator's realistic traffic at a fixed rate (with aiohttp: bench/_sender.py says why
-not the simulator's httpx sender), and prints: acked webhooks/s, p99 ack
-latency, end-to-end latency from ingest receipt to the row in PostgreSQL (p50/p99), the
-consumer lag of every stage when sending ends and once the pipeline drained, and the CPU
-each process used while sending: the sender (this process) next to the ingest, the worker,
-the sinks and the rest of the machine, so one can see which saturates first. Writes
+not the simulator's httpx sender), and prints: acked webhooks/s, p99 ack latency,
+end-to-end latency from ingest receipt to the row in PostgreSQL (p50/p99) and its two hops
+(receipt to the per-type record the worker wrote, that record to the row), the consumer
+lag of every stage when sending ends and once the pipeline drained, and the CPU each
+process used while sending: the sender (this process) next to the ingest, the worker, the
+sinks and the rest of the machine, so one can see which saturates first. Writes
 bench/results/e2e.json and bench/results/e2e.png (throughput and latency over time).
 
     make bench      # or, with Kafka and PostgreSQL running:
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench._cpu import CpuMeter, CpuUse
 from bench._kafka import delete_topics
@@ -41,6 +43,8 @@ from qikflow.simulate.generator import DEFAULT_START, generate
 from qikflow.simulate.sender import SendReport
 from qikflow.supervisor import Supervisor
 from qikflow.topics import Topics
+from streams.headers import EVENT_ID
+from streams.topics import event_topics
 
 USER, PASSWORD = "bench", "bench-secret"
 
@@ -66,6 +70,52 @@ async def e2e_latencies(database_url: str) -> list[tuple[float, float]]:
     finally:
         await connection.close()
     return [(row["at"], row["seconds"]) for row in rows]
+
+
+async def routed_at(kafka: KafkaSettings, topics: Topics) -> dict[str, float]:
+    """Event id -> epoch seconds its per-type record was written (the first copy)."""
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(name, p) for name in event_topics(topics)
+                      for p in consumer.partitions_for_topic(name) or ()]
+        consumer.assign(partitions)
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        found: dict[str, float] = {}
+        while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    event_id = dict(record.headers or ()).get(EVENT_ID)
+                    if event_id is not None:
+                        found.setdefault(bytes(event_id).decode(), record.timestamp / 1000)
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def hop_latencies(database_url: str, routed: dict[str, float]
+                        ) -> tuple[list[float], list[float]]:
+    """(receipt -> per-type record, per-type record -> PostgreSQL row) seconds, per row
+    whose event was found routed."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT message_id AS event_id, extract(epoch FROM received_at)::float8 AS received, "
+            "extract(epoch FROM stored_at)::float8 AS stored FROM inbound_messages UNION ALL "
+            "SELECT message_id || ':' || status, extract(epoch FROM received_at)::float8, "
+            "extract(epoch FROM stored_at)::float8 FROM message_status_events")
+    finally:
+        await connection.close()
+    to_routed, to_row = [], []
+    for row in rows:
+        at = routed.get(row["event_id"])
+        if at is not None:
+            to_routed.append(at - row["received"])
+            to_row.append(row["stored"] - at)
+    return to_routed, to_row
 
 
 async def row_count(database_url: str) -> int:
@@ -170,6 +220,7 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
         drain_s = time.monotonic() - drain_started
         lag_drained = (await take_snapshot(kafka, groups, None, scratch / "lake")).lag
         e2e = await e2e_latencies(database_url)
+        to_routed, to_row = await hop_latencies(database_url, await routed_at(kafka, topics))
     finally:
         await supervisor.stop()
         await drop_database(admin_url, database_name)
@@ -189,6 +240,10 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
         "rows_expected": expected_rows, "rows": len(e2e),
         "e2e_p50_ms": quantile(e2e_seconds, 0.5) * 1000,
         "e2e_p99_ms": quantile(e2e_seconds, 0.99) * 1000,
+        "raw_to_routed_p50_ms": quantile(to_routed, 0.5) * 1000,
+        "raw_to_routed_p99_ms": quantile(to_routed, 0.99) * 1000,
+        "routed_to_row_p50_ms": quantile(to_row, 0.5) * 1000,
+        "routed_to_row_p99_ms": quantile(to_row, 0.99) * 1000,
         "lag_at_end_of_sending": lag_at_end, "lag_after_drain": lag_drained,
         "drain_after_sending_s": drain_s, "series": series,
         "start_lag_p99_ms": quantile([r.lag_s for r in report.results], 0.99) * 1000,
@@ -247,6 +302,10 @@ def main() -> None:
         ["ack latency p50 / p99", f"{figures['ack_p50_ms']:.1f} / {figures['ack_p99_ms']:.1f} ms"],
         ["receipt -> PostgreSQL row p50 / p99",
          f"{figures['e2e_p50_ms']:.0f} / {figures['e2e_p99_ms']:.0f} ms"],
+        ["  hop: receipt -> per-type record p50 / p99",
+         f"{figures['raw_to_routed_p50_ms']:.0f} / {figures['raw_to_routed_p99_ms']:.0f} ms"],
+        ["  hop: per-type record -> PostgreSQL row p50 / p99",
+         f"{figures['routed_to_row_p50_ms']:.0f} / {figures['routed_to_row_p99_ms']:.0f} ms"],
         ["rows in PostgreSQL / expected", f"{figures['rows']} / {figures['rows_expected']}"],
         ["consumer lag when sending ended", str(figures["lag_at_end_of_sending"])],
         ["drained after sending in", f"{figures['drain_after_sending_s']:.1f} s"],
