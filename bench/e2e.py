@@ -150,6 +150,7 @@ def plot(series: list[dict[str, float]], e2e: list[tuple[float, float]], path: P
     seconds = [p["second"] for p in series]
     top.plot(seconds, [p["acked"] for p in series], label="acked webhooks/s")
     top.set_ylabel("webhooks/s")
+    top.set_ylim(0, max((p["acked"] for p in series), default=1) * 1.25)
     top.legend(loc="lower right")
     bottom.plot(seconds, [p["p99_ms"] for p in series], label="p99 ack latency (ms)")
     if e2e:
@@ -163,6 +164,8 @@ def plot(series: list[dict[str, float]], e2e: list[tuple[float, float]], path: P
         bottom.plot(xs, [quantile(by_second[x], 0.99) for x in xs],
                     label="receipt to PostgreSQL row, p99 (ms)")
     bottom.set_yscale("log")
+    low, high = bottom.get_ylim()
+    bottom.set_ylim(low, high * 8)  # room above the lines for the legend
     bottom.set_xlabel("seconds into the run")
     bottom.set_ylabel("ms")
     bottom.legend(loc="upper right", fontsize=8)
