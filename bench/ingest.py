@@ -65,6 +65,15 @@ WARMUP_S = 2.0
 MIN_HEADROOM = 1.5
 
 
+def wrk_setup(scratch: Path, prefix: str) -> tuple[Path, dict[str, str]]:
+    """The wrk script that posts SAMPLE_BODY with Basic Auth, written into `scratch`, and
+    the servers' environment for topic prefix `prefix` (spool under `scratch`)."""
+    script = scratch / "post.lua"
+    script.write_text(_wrk.script(SAMPLE_BODY, USER, PASSWORD))
+    return script, {"QIKFLOW_WEBHOOK_USERS": f"{USER}:{PASSWORD}",
+                    "QIKFLOW_TOPIC_PREFIX": prefix, "QIKFLOW_SPOOL_DIR": str(scratch / "spool")}
+
+
 def start_server(app: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     code = (
         "import sys; from ingest.server import serve; "
@@ -170,10 +179,7 @@ def main() -> None:
     figures: dict[str, dict[str, Any]] = {}
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            script = Path(scratch) / "post.lua"
-            script.write_text(_wrk.script(SAMPLE_BODY, USER, PASSWORD))
-            env = {"QIKFLOW_WEBHOOK_USERS": f"{USER}:{PASSWORD}", "QIKFLOW_TOPIC_PREFIX": prefix,
-                   "QIKFLOW_SPOOL_DIR": str(Path(scratch) / "spool")}
+            script, env = wrk_setup(Path(scratch), prefix)
             if args.profile is not None:
                 profiled = measure(ENDPOINTS["(b) ingest -> Kafka"], args, script, env,
                                    args.profile, args.native)

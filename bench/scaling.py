@@ -27,10 +27,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import _wrk
 from bench._kafka import delete_topics
 from bench._report import print_table, write_results
-from bench.ingest import ENDPOINTS, PASSWORD, SAMPLE_BODY, USER, measure
+from bench.ingest import ENDPOINTS, measure, wrk_setup
 from bench.streams import load_raw, run_worker
 from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import ensure_topics
@@ -50,11 +49,8 @@ def ingest_rates(kafka: KafkaSettings, args: argparse.Namespace) -> dict[int, di
     figures: dict[int, dict[str, Any]] = {}
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            script = Path(scratch) / "post.lua"
-            script.write_text(_wrk.script(SAMPLE_BODY, USER, PASSWORD))
-            env = {"QIKFLOW_WEBHOOK_USERS": f"{USER}:{PASSWORD}", "QIKFLOW_TOPIC_PREFIX": prefix,
-                   "QIKFLOW_SPOOL_DIR": str(Path(scratch) / "spool"),
-                   "QIKFLOW_KAFKA_BOOTSTRAP": kafka.bootstrap}
+            script, env = wrk_setup(Path(scratch), prefix)
+            env["QIKFLOW_KAFKA_BOOTSTRAP"] = kafka.bootstrap
             for workers in (1, 2):
                 options = argparse.Namespace(connections=args.connections, threads=1,
                                              duration=args.duration, workers=workers)
