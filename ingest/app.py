@@ -7,47 +7,34 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Lifespan
+from starlette.types import Lifespan, Receive, Scope, Send
 
 from ingest._malloc import release_large_blocks_to_os
 from ingest.answers import EXCEPTION_HANDLERS, json_response
 from ingest.auth import Credentials
-from ingest.deadlines import timeout_after_io
 from ingest.drainer import SpoolDrainer
-from ingest.errors import RawTopicTooSmallError, SpoolError
-from ingest.limits import LIMITS_STATE_KEY, BodyHold, BodyMemoryBudget, ConnectionLimits
+from ingest.errors import RawTopicTooSmallError
+from ingest.limits import LIMITS_STATE_KEY, BodyMemoryBudget, ConnectionLimits
 from ingest.metrics import IngestMetrics
 from ingest.publisher import RawPublisher
 from ingest.quarantine import Quarantine
-from ingest.record import RawRecord
 from ingest.refusals import RefusalSummary
 from ingest.settings import IngestSettings
 from ingest.spools import Spools
+from ingest.webhook import PATH, WebhookEndpoint, webhook_account
 from qikflow._logging import configure_logging
 from qikflow.config import KafkaSettings
 
 logger = logging.getLogger(__name__)
-
-ACCOUNT_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-DISCARD_CAP_BYTES = 1024 * 1024
-WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="qikflow", charset="UTF-8"'}
-MEMORY_RETRY_AFTER_S = 1
-
-
-class _BodyMemoryFull(Exception):
-    """The body would pass QIKFLOW_MAX_BODY_MEMORY_BYTES (answered 503, nothing kept)."""
-
 
 @dataclass
 class _Services:
@@ -67,7 +54,6 @@ class IngestApp:
         self.limits = ConnectionLimits.from_settings(settings, self.metrics)
         self.body_memory = BodyMemoryBudget(settings.max_body_memory_bytes, self.metrics)
         self.auth_refusals = RefusalSummary("webhooks for their credentials")
-        self._requests_by_status: dict[int, Any] = {}
         self._services: _Services | None = None
 
     @asynccontextmanager
@@ -114,117 +100,6 @@ class IngestApp:
 
     # -- endpoints ---------------------------------------------------------
 
-    async def receive(self, request: Request) -> Response:
-        started = time.perf_counter()
-        response = await self._receive(request, started)
-        counter = self._requests_by_status.get(response.status_code)
-        if counter is None:
-            counter = self._requests_by_status[response.status_code] = (
-                self.metrics.requests.labels(str(response.status_code)))
-        counter.inc()
-        return response
-
-    async def _receive(self, request: Request, started: float) -> Response:
-        account = request.path_params.get("account", "")
-        if account and not ACCOUNT_PATTERN.fullmatch(account):
-            return json_response(404, {"error": "not_found",
-                                       "detail": "account must match [A-Za-z0-9_-]{1,64}"})
-        failure = self.credentials.check(request.headers.get("authorization"))
-        if failure is not None:
-            self.metrics.auth_failures.labels(failure.value).inc()
-            self.auth_refusals.record(failure.value, _client(request))
-            return json_response(401, {"error": "unauthorized",
-                                       "detail": f"Basic credentials {failure.value}"},
-                                 WWW_AUTHENTICATE)
-        hold = BodyHold(self.body_memory)
-        try:
-            return await self._store(request, account, hold, started)
-        finally:
-            hold.release()
-
-    async def _store(self, request: Request, account: str, hold: BodyHold,
-                     started: float) -> Response:
-        try:
-            async with timeout_after_io(self.limits.body_timeout_s):
-                body = await self._read_body(request, hold)
-        except ClientDisconnect:
-            # The sender went away before the body ended: nothing stored, nobody to answer.
-            self.metrics.rejected.labels("client_disconnected").inc()
-            logger.info("client %s disconnected before its body ended", _client(request))
-            return json_response(400, {"error": "incomplete_body"})
-        except TimeoutError:
-            return self._refuse(408, "body_timeout", _client(request), {
-                "error": "body_timeout", "limit_ms": self.settings.body_timeout_ms,
-            }, {"Connection": "close"})
-        except _BodyMemoryFull:
-            return self._refuse(503, "body_memory_full", _client(request), {
-                "error": "busy",
-                "detail": "too many bodies in memory at once; nothing was kept, please retry",
-            }, {"Retry-After": str(MEMORY_RETRY_AFTER_S)})
-        if body is None:
-            return self._too_large()
-        record = RawRecord.received(
-            body, source=self.settings.source, account=account,
-            content_type=request.headers.get("content-type", ""), remote_addr=_client(request),
-        )
-        try:
-            stored = await self.services.publisher.publish(record)
-        except SpoolError as error:
-            self.metrics.rejected.labels(type(error).__name__).inc()
-            logger.error("webhook %s NOT stored (Kafka unavailable, spool refused): %s",
-                         record.receipt_id, error)
-            return json_response(503, {
-                "error": "unavailable",
-                "detail": "neither Kafka nor the local spool could store the body; nothing "
-                          "was kept, please retry",
-            }, {"Retry-After": "5"})
-        self.metrics.ack_seconds.observe(time.perf_counter() - started)
-        self.metrics.body_bytes.observe(len(body))
-        return json_response(200, {"status": "accepted", "receipt_id": record.receipt_id,
-                                   "stored_in": stored})
-
-    async def _read_body(self, request: Request, hold: BodyHold) -> bytes | None:
-        """The body, or None when it is over the limit.
-
-        Keeps at most the limit in memory, held in the process's body memory budget (by
-        `Content-Length` up front, else as it arrives; _BodyMemoryFull when it is spent). An
-        oversized body is read on and discarded, never kept, up to DISCARD_CAP_BYTES more, so
-        the sender reliably sees the 413 instead of a reset connection; past that the
-        connection is closed without reading further.
-        """
-        limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        size_declared = int(declared) if declared.isdigit() else None
-        if size_declared is not None and size_declared > limit + DISCARD_CAP_BYTES:
-            return None
-        keep = size_declared is None or size_declared <= limit
-        if keep and not hold.grow_to(size_declared or 0):
-            raise _BodyMemoryFull
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit + DISCARD_CAP_BYTES:
-                return None
-            if keep and size <= limit:
-                if not hold.grow_to(size):
-                    raise _BodyMemoryFull
-                chunks.append(chunk)
-        return None if size > limit else b"".join(chunks)
-
-    def _refuse(self, status: int, reason: str, client: str, content: dict[str, Any],
-                headers: dict[str, str]) -> Response:
-        """A refusal that stored nothing: counted by reason, summed up in the periodic log."""
-        self.metrics.rejected.labels(reason).inc()
-        self.limits.summary.record(reason, client)
-        return json_response(status, content, headers)
-
-    def _too_large(self) -> Response:
-        self.metrics.rejected.labels("too_large").inc()
-        return json_response(413, {"error": "payload_too_large",
-                                   "limit_bytes": self.settings.max_body_bytes},
-                             {"Connection": "close"})
-
     async def healthz(self, request: Request) -> Response:
         return json_response(200, {"status": "alive"})
 
@@ -264,8 +139,20 @@ class IngestApp:
         return Response(body, 200, media_type=content_type)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else ""
+class IngestStarlette(Starlette):
+    """The ingest's Starlette app, which hands webhook POSTs straight to their endpoint,
+    before its middleware stack (ingest/webhook.py says why); all else it serves itself."""
+
+    def __init__(self, webhook: WebhookEndpoint, **options: Any) -> None:
+        super().__init__(**options)
+        self.webhook = webhook
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        account = webhook_account(scope)
+        if account is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.webhook.handle(scope, receive, send, account)
 
 
 def create_app(settings: IngestSettings | None = None,
@@ -276,15 +163,16 @@ def create_app(settings: IngestSettings | None = None,
         configure_logging(os.environ.get("QIKFLOW_LOG_LEVEL", "INFO"))
     release_large_blocks_to_os()
     ingest = IngestApp(settings or IngestSettings(), kafka or KafkaSettings())
+    webhook = WebhookEndpoint(ingest)
     routes = [
-        Route("/webhooks/qikchat", ingest.receive, methods=["POST"]),
-        Route("/webhooks/qikchat/{account}", ingest.receive, methods=["POST"]),
+        Route(PATH, webhook, methods=["POST"]),
+        Route(PATH + "/{account}", webhook, methods=["POST"]),
         Route("/healthz", ingest.healthz, methods=["GET"]),
         Route("/readyz", ingest.readyz, methods=["GET"]),
         Route("/metrics", ingest.metrics_endpoint, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=_sharing_limits(ingest),
-                    exception_handlers=EXCEPTION_HANDLERS)
+    app = IngestStarlette(webhook, routes=routes, lifespan=_sharing_limits(ingest),
+                          exception_handlers=EXCEPTION_HANDLERS)
     # A trailing slash is a 404 like any unknown path, not a redirect built from `Host`.
     app.router.redirect_slashes = False
     return app
