@@ -41,7 +41,8 @@ class TaskDeadline:
     """Cancels the task that made it once `delay_s` has passed and the loop has then read its
     sockets (a Deadline): what `asyncio.timeout` does, with one timer and no context manager,
     for the webhook's hot path (docs/performance.md: two `asyncio.timeout` and one
-    `asyncio.wait` a request cost about a tenth of the ingest's CPU).
+    `asyncio.wait` a request cost about a tenth of the ingest's CPU). With
+    `io_grace=False` it is a plain timer, due after `delay_s` exactly.
 
     The block it guards catches CancelledError and asks `expired()`: True means the
     cancellation was this deadline's (and it is taken back), so the block overran; False,
@@ -51,13 +52,16 @@ class TaskDeadline:
 
     __slots__ = ("_deadline", "_due", "_task")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float, *,
+                 io_grace: bool = True) -> None:
         task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("TaskDeadline outside a task")
         self._task = task
         self._due = False
-        self._deadline = Deadline(loop, delay_s, self._cancel_task)
+        self._deadline: Deadline | asyncio.TimerHandle = (
+            Deadline(loop, delay_s, self._cancel_task) if io_grace
+            else loop.call_later(delay_s, self._cancel_task))
 
     def _cancel_task(self) -> None:
         self._due = True
