@@ -18,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Lifespan, Receive, Scope, Send
 
+from ingest._gc import tune_gc
 from ingest._malloc import release_large_blocks_to_os
 from ingest.answers import EXCEPTION_HANDLERS, json_response
 from ingest.auth import Credentials
@@ -79,6 +80,7 @@ class IngestApp:
             raise
         await drainer.start()
         self._services = _Services(spools, publisher, drainer)
+        tune_gc()  # start-up is over: what it made need not be scanned again
         logger.info("ingest ready: topic %s on %s, spool %s, %d credential(s), limit %d bytes",
                     publisher.topic, self.kafka.bootstrap, spools.own.path,
                     len(self.credentials.pairs), settings.max_body_bytes)
