@@ -9,10 +9,12 @@ from typing import overload
 from streams.events import (
     ButtonContent,
     Content,
+    EditContent,
     InteractiveContent,
     MediaContent,
     OrderContent,
     ReactionContent,
+    SystemContent,
     TextContent,
 )
 
@@ -26,7 +28,8 @@ class MessageFields:
 
 
 def message_fields(content: Content) -> MessageFields:
-    """`text` is the body, a button or list title, a reaction emoji or an order's text."""
+    """`text` is the body, a button or list title, a reaction emoji, an order's text, a
+    system message's body, or an edit's new text or caption."""
     if isinstance(content, TextContent):
         return MessageFields(text=content.body)
     if isinstance(content, MediaContent):
@@ -40,7 +43,16 @@ def message_fields(content: Content) -> MessageFields:
         return MessageFields(text=content.emoji)
     if isinstance(content, OrderContent):
         return MessageFields(text=content.text)
+    if isinstance(content, SystemContent):
+        return MessageFields(text=content.body)
+    if isinstance(content, EditContent) and content.edited is not None:
+        edited = content.edited
+        return MessageFields(text=_text(edited.get("body")), caption=_text(edited.get("caption")))
     return MessageFields()
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 FIRST_INSTANT = datetime.min.replace(tzinfo=UTC)

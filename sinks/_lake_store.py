@@ -38,6 +38,10 @@ FILE_COLUMNS: dict[str, str] = {
     # Issue 16: an incoming message's reply context and ad referral. Files rolled before
     # lack them; readers use `union_by_name = true`, compaction too.
     "context_message_id": "VARCHAR", "referral_source_id": "VARCHAR", "ctwa_clid": "VARCHAR",
+    # Issue 16 §1, §2: the business and contact ids, the group, the message an edit or a
+    # revoke changes. Null in files rolled before, as above.
+    "phone_number_id": "VARCHAR", "business_account_id": "VARCHAR",
+    "contact_user_id": "VARCHAR", "group_id": "VARCHAR", "original_message_id": "VARCHAR",
 }
 STAGED_COLUMNS: dict[str, str] = {
     "type": "VARCHAR", "date": "DATE", **FILE_COLUMNS, "bytes": "INTEGER",

@@ -17,7 +17,16 @@ from sinks._flat_columns import message_fields, utc
 from sinks._pg_notices import NoticeRows
 from sinks.base import PoisonRecordError, SinkRecord
 from streams.contact_window import ContactWindow
-from streams.events import Event, OptOutEvent, StatusContent
+from streams.events import (
+    Content,
+    EditContent,
+    Event,
+    Group,
+    InteractiveContent,
+    OptOutEvent,
+    RevokeContent,
+    StatusContent,
+)
 from streams.notices import NoticeEvent
 from streams.outbound_state import OutboundState
 
@@ -52,6 +61,17 @@ class InboundRow:
     referral_media_type: str | None = None
     referral_media_url: str | None = None
     ctwa_clid: str | None = None
+    phone_number_id: str | None = None
+    business_account_id: str | None = None
+    contact_wa_id: str | None = None
+    contact_user_id: str | None = None
+    contact_parent_user_id: str | None = None
+    contact_username: str | None = None
+    group_id: str | None = None
+    group_participant: str | None = None
+    original_message_id: str | None = None
+    flow_name: str | None = None
+    flow_response: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +98,11 @@ class StatusRow:
     biz_opaque_callback_data: str | None
     recipient_id: str | None
     errors: str | None
+    phone_number_id: str | None = None
+    business_account_id: str | None = None
+    contact_user_id: str | None = None
+    group_id: str | None = None
+    group_participant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +229,39 @@ def _inbound_row(event: Event) -> InboundRow:
         content=_json(content.model_dump(mode="json")), occurred_at=utc(event.occurred_at),
         received_at=utc(event.received_at), raw=_json(event.raw),
         **_context_columns(event),
+        **_identity_columns(event),
+        **_message_type_columns(content),
     )
+
+
+def _identity_columns(event: Event) -> dict[str, Any]:
+    """The business and contact ids and the group of an incoming message (migration 0008)."""
+    group = event.group
+    return dict(
+        phone_number_id=event.phone_number_id, business_account_id=event.business_account_id,
+        contact_wa_id=event.contact_wa_id, contact_user_id=event.contact_user_id,
+        contact_parent_user_id=event.contact_parent_user_id,
+        contact_username=event.contact_username,
+        group_id=group.id if group else None,
+        group_participant=_participant(group),
+    )
+
+
+def _participant(group: Group | None) -> str | None:
+    if group is None:
+        return None
+    return group.participant_number or group.participant_wa_id or group.participant_user_id
+
+
+def _message_type_columns(content: Content) -> dict[str, Any]:
+    """The message an edit or revoke changes; a flow reply's name and answers."""
+    if isinstance(content, EditContent | RevokeContent):
+        return {"original_message_id": content.original_message_id}
+    if isinstance(content, InteractiveContent) and content.reply_type == "nfm_reply":
+        return {"flow_name": content.flow_name,
+                "flow_response": None if content.flow_response is None
+                else _json(content.flow_response)}
+    return {}
 
 
 def _context_columns(event: Event) -> dict[str, Any]:
@@ -254,6 +311,10 @@ def _status_row(event: Event) -> StatusRow:
         recipient_id=content.recipient_id,
         errors=_json([error.model_dump(mode="json") for error in content.errors])
         if content.errors else None,
+        phone_number_id=event.phone_number_id, business_account_id=event.business_account_id,
+        contact_user_id=event.contact_user_id,
+        group_id=event.group.id if event.group else None,
+        group_participant=_participant(event.group),
     )
 
 

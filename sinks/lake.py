@@ -31,7 +31,7 @@ from sinks.base import (
     SinkRecord,
     StoreUnavailableError,
 )
-from streams.events import OptOutEvent, StatusContent
+from streams.events import EditContent, OptOutEvent, RevokeContent, StatusContent
 from streams.notices import NoticeEvent
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,8 @@ def _row(record: SinkRecord) -> dict[str, Any]:
         raw = orjson.dumps(event.raw)
         row.update(format=event.format, business_number=event.business_number,
                    content=orjson.dumps(event.content.model_dump(mode="json")).decode(),
-                   **notice_columns(event))
+                   phone_number_id=event.phone_number_id,
+                   business_account_id=event.business_account_id, **notice_columns(event))
     elif isinstance(event, OptOutEvent):
         row.update(contact_name=event.contact_name, message_id=event.message_id)
         raw = event.to_json()
@@ -183,6 +184,12 @@ def _row(record: SinkRecord) -> dict[str, Any]:
         if event.referral is not None:
             row.update(referral_source_id=event.referral.source_id,
                        ctwa_clid=event.referral.ctwa_clid)
+        row.update(phone_number_id=event.phone_number_id,
+                   business_account_id=event.business_account_id,
+                   contact_user_id=event.contact_user_id,
+                   group_id=event.group.id if event.group is not None else None)
+        if isinstance(content, EditContent | RevokeContent):
+            row["original_message_id"] = content.original_message_id
         if isinstance(content, StatusContent):
             row.update(status=content.status, error_code=content.error_code,
                        error_title=content.error_title, sent_at=utc(content.sent_at),

@@ -42,12 +42,16 @@ INSERT INTO inbound_messages (message_id, event_id, account, contact, contact_na
     received_at, raw, context_message_id, forwarded, frequently_forwarded,
     referred_catalog_id, referred_product_id, referral_source_id, referral_source_type,
     referral_source_url, referral_headline, referral_body, referral_media_type,
-    referral_media_url, ctwa_clid)
+    referral_media_url, ctwa_clid, phone_number_id, business_account_id, contact_wa_id,
+    contact_user_id, contact_parent_user_id, contact_username, group_id, group_participant,
+    original_message_id, flow_name, flow_response)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[],
     $13::timestamptz[], $14::timestamptz[], $15::jsonb[], $16::text[], $17::boolean[],
     $18::boolean[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[],
-    $24::text[], $25::text[], $26::text[], $27::text[], $28::text[])
+    $24::text[], $25::text[], $26::text[], $27::text[], $28::text[], $29::text[],
+    $30::text[], $31::text[], $32::text[], $33::text[], $34::text[], $35::text[],
+    $36::text[], $37::text[], $38::text[], $39::jsonb[])
 ON CONFLICT (message_id) DO NOTHING
 """
 
@@ -56,11 +60,13 @@ INSERT INTO message_status_events (message_id, status, event_id, account, contac
     original_status, occurred_at, received_at, error_code, error_title, error_detail,
     conversation_id, pricing_category, raw, pricing_billable, pricing_model, pricing_type,
     conversation_origin, conversation_expires_at, biz_opaque_callback_data, recipient_id,
-    errors)
+    errors, phone_number_id, business_account_id, contact_user_id, group_id,
+    group_participant)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
     $7::timestamptz[], $8::timestamptz[], $9::bigint[], $10::text[], $11::text[],
     $12::text[], $13::text[], $14::jsonb[], $15::boolean[], $16::text[], $17::text[],
-    $18::text[], $19::timestamptz[], $20::text[], $21::text[], $22::jsonb[])
+    $18::text[], $19::timestamptz[], $20::text[], $21::text[], $22::jsonb[], $23::text[],
+    $24::text[], $25::text[], $26::text[], $27::text[])
 ON CONFLICT (message_id, status) DO NOTHING
 """
 

@@ -14,7 +14,12 @@ strict: that is how the `content` union picks the model of each type.)
   sees them: `status.played` and `status.deleted`, and the notices of
   `streams/notices.py` (template, account, preferences, provider errors, calls, echoes);
   `context` (reply, forwarding, referred product) and `referral` (ad) on incoming messages,
-  left out of the JSON when the message has none.
+  left out of the JSON when the message has none; the business and contact identity
+  (`phone_number_id`, `business_account_id`, `contact_wa_id`, `contact_user_id`,
+  `contact_parent_user_id`, `contact_username`) and `group` on every event, and a flow
+  reply's `flow_name` and answers in `message.interactive` content, each left out when the
+  body has none; `message.system`, `message.edit` and `message.revoke` on topics of their
+  own (they went to `message.unknown` before).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ MAX_ID_BYTES = 1024
 
 MESSAGE_TYPES = (
     "text", "image", "video", "audio", "document", "sticker", "location", "contacts",
-    "interactive", "button", "reaction", "order", "unknown",
+    "interactive", "button", "reaction", "order", "system", "edit", "revoke", "unknown",
 )
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 STATUSES = ("sent", "delivered", "read", "failed", "played", "deleted", "unknown")
@@ -83,10 +88,21 @@ class ContactsContent(_Model):
 
 
 class InteractiveContent(_Model):
-    reply_type: str = Field(description="`button_reply`, `list_reply` or another kind as sent.")
+    reply_type: str = Field(description="`button_reply`, `list_reply`, `nfm_reply` (a flow "
+                            "reply) or another kind as sent.")
     reply_id: str | None = None
     title: str | None = None
     description: str | None = None
+    # -- added within version 2: a flow reply's (`nfm_reply`); absent for other replies ---
+    flow_name: str | None = Field(
+        None, description="The flow's `name` (`nfm_reply`; `title` holds it too, as before).",
+        exclude_if=lambda value: value is None)
+    flow_response: dict[str, Any] | None = Field(
+        None, description="The flow's answers: `response_json` (a string on the wire) "
+        "decoded, when it is a JSON object.", exclude_if=lambda value: value is None)
+    flow_response_text: str | None = Field(
+        None, description="`response_json` as sent, when it is not a JSON object (then "
+        "`flow_response` is absent).", exclude_if=lambda value: value is None)
 
 
 class ButtonContent(_Model):
@@ -103,6 +119,41 @@ class OrderContent(_Model):
     catalog_id: str | None = None
     text: str | None = None
     items: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class SystemContent(_Model):
+    """A system message: the customer changed their number or their identity."""
+
+    system_type: str | None = Field(
+        description="`user_changed_number`, `customer_identity_changed`, ... as sent.")
+    body: str | None = Field(None, description="The text WhatsApp shows, as sent.")
+    new_wa_id: str | None = Field(
+        None, description="The customer's new WhatsApp id (`system.wa_id`), for a number "
+        "change; null when the message has none.")
+    new_contact_number: str | None = Field(None, description="`new_wa_id` as E.164.")
+    previous_wa_id: str | None = Field(
+        None, description="The id the customer had (`system.customer`), when sent.")
+    identity_hash: str | None = Field(None, description="`identity.hash`, for an identity "
+                                      "change.")
+    identity_acknowledged: bool | None = Field(None, description="`identity.acknowledged`.")
+
+
+class EditContent(_Model):
+    """The customer edited a message they sent."""
+
+    original_message_id: str = Field(description="The message edited.")
+    edited_type: str | None = Field(
+        description="The edited message's type (`text`, `image`...), as sent.")
+    edited: dict[str, Any] | None = Field(
+        description="The new content, with the fields the content of `message.<edited_type>` "
+        "has (a text's `body`, an image's `media_id` and `caption`...); null when the edit "
+        "carries no usable content (it is in `raw`).")
+
+
+class RevokeContent(_Model):
+    """The customer deleted a message they sent."""
+
+    original_message_id: str = Field(description="The message deleted.")
 
 
 class UnknownMessageContent(_Model):
@@ -216,9 +267,23 @@ class Referral(_Record):
     ctwa_clid: str | None = Field(None, description="The click id, for conversion reports.")
 
 
+class Group(_Record):
+    """The WhatsApp group a message was sent in, or a status of a message sent to one."""
+
+    id: str = Field(description="The group id (`group_id`, or a group status's `recipient_id`).")
+    participant_number: str | None = Field(
+        None, description="The participant who sent the message or whose status it is, "
+        "E.164.")
+    participant_wa_id: str | None = Field(None, description="The participant's id, as sent.")
+    participant_user_id: str | None = Field(
+        None, description="The participant's business-scoped user id.")
+    participant_parent_user_id: str | None = None
+
+
 Content = (
     TextContent | MediaContent | LocationContent | ContactsContent | InteractiveContent
-    | ButtonContent | ReactionContent | OrderContent | UnknownMessageContent | StatusContent
+    | ButtonContent | ReactionContent | OrderContent | SystemContent | EditContent
+    | RevokeContent | UnknownMessageContent | StatusContent
 )
 
 
@@ -256,12 +321,36 @@ class Event(_Record):
     referral: Referral | None = Field(
         None, description="An incoming message's ad referral (click-to-WhatsApp).",
         exclude_if=lambda value: value is None)
+    phone_number_id: str | None = Field(
+        None, description="The business number's id (`metadata.phone_number_id`), needed to "
+        "reply through the Cloud API.", exclude_if=lambda value: value is None)
+    business_account_id: str | None = Field(
+        None, description="The WhatsApp Business Account id (`entry[].id`).",
+        exclude_if=lambda value: value is None)
+    contact_wa_id: str | None = Field(
+        None, description="The customer's WhatsApp id as sent (`wa_id`, `from`, "
+        "`recipient_id`).", exclude_if=lambda value: value is None)
+    contact_user_id: str | None = Field(
+        None, description="The customer's business-scoped user id (`user_id`, "
+        "`from_user_id`, `recipient_user_id`).", exclude_if=lambda value: value is None)
+    contact_parent_user_id: str | None = Field(
+        None, description="The parent business-scoped user id, when sent.",
+        exclude_if=lambda value: value is None)
+    contact_username: str | None = Field(
+        None, description="The customer's WhatsApp username, when sent.",
+        exclude_if=lambda value: value is None)
+    group: Group | None = Field(
+        None, description="The group of a group message or of a status of a message sent to "
+        "a group.", exclude_if=lambda value: value is None)
 
     @property
     def key(self) -> bytes:
-        """Kafka key: contact for messages, message id for statuses (keeps per-message order)."""
-        if self.kind == "message" and self.contact_number:
-            return self.contact_number.encode()
+        """Kafka key: the contact for messages (the number, else the business-scoped user
+        id), the message id for statuses and for messages with neither (keeps order)."""
+        if self.kind == "message":
+            contact = self.contact_number or self.contact_user_id
+            if contact:
+                return contact.encode()
         return self.message_id.encode()
 
     def to_json(self) -> bytes:
@@ -284,7 +373,8 @@ class Event(_Record):
             fields["content"] = content_model(fields["type"]).model_construct(**content)
             fields["received_at"] = parse_time(fields["received_at"])
             fields["occurred_at"] = parse_time(fields["occurred_at"])
-            for name, model in (("context", ReplyContext), ("referral", Referral)):
+            for name, model in (("context", ReplyContext), ("referral", Referral),
+                                ("group", Group)):
                 if fields.get(name) is not None:
                     fields[name] = model.model_construct(**fields[name])
             return cls.model_construct(**fields)
@@ -338,6 +428,9 @@ _MESSAGE_CONTENT: dict[str, type[_Model]] = {
     "button": ButtonContent,
     "reaction": ReactionContent,
     "order": OrderContent,
+    "system": SystemContent,
+    "edit": EditContent,
+    "revoke": RevokeContent,
     "unknown": UnknownMessageContent,
 }
 

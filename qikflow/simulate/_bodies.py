@@ -97,6 +97,28 @@ def _context(message_id: str, replied_to: str | None) -> dict[str, Any]:
     return {}
 
 
+def _user_id(contact: Contact) -> str:
+    """The business-scoped user id Meta gives a contact, fixed by the number."""
+    return f"IN.{int(contact.wa_id) * 7919 % 10**16:016d}"
+
+
+def user_id_only(message_id: str) -> bool:
+    """Whether a Meta body whose first message is `message_id` names its customer only by a
+    business-scoped user id (1 in 32; no `from`, no `wa_id`), chosen by the id as
+    `_context`."""
+    return _digest(message_id) % 32 == 7
+
+
+def _meta_sender(message_id: str, contact: Contact, anonymous: bool) -> dict[str, Any]:
+    """Who sent a Meta message: `from`, or only `from_user_id`; 1 in 16 sent in a group."""
+    if anonymous:
+        return {"from_user_id": _user_id(contact)}
+    sender: dict[str, Any] = {"from": contact.wa_id}
+    if _digest(message_id) % 16 == 9:
+        sender["group_id"] = f"Y2FwaV9ncm91cDpzaW0t{_digest(message_id) % 3}"
+    return sender
+
+
 def _dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
@@ -142,8 +164,10 @@ class BodyFactory:
 
     # -- incoming messages ------------------------------------------------------------
 
-    def content(self, mix_type: str, meta: bool, reacted_to: str | None) -> tuple[str, Any]:
-        """(wire `type`, content object) for a mix type such as `interactive.list_reply`."""
+    def content(self, mix_type: str, meta: bool, reacted_to: str | None,
+                own: str | None = None) -> tuple[str, Any]:
+        """(wire `type`, content object) for a mix type such as `interactive.list_reply`;
+        an edit or a revoke changes `own`, the customer's latest message."""
         rng = self.rng
         wire, _, variant = mix_type.partition(".")
         if wire == "text":
@@ -170,6 +194,21 @@ class BodyFactory:
             person = self.contact()
             return wire, [{"name": {"formatted_name": person.name or "Friend"},
                            "phones": [{"phone": person.number, "type": "CELL"}]}]
+        if mix_type == "interactive.nfm_reply":
+            answers = {"delivery_slot": rng.choice(("morning", "evening")),
+                       "rating": str(rng.randint(1, 5)), "flow_token": f"tok-{rng.randint(1, 999)}"}
+            return wire, {"type": variant, variant: {
+                "response_json": orjson.dumps(answers).decode(), "body": "Sent",
+                "name": "delivery_feedback"}}
+        if wire == "system":
+            new = f"91{self.ids.randint(7_000_000_000, 9_999_999_999)}"
+            return wire, {"body": f"User changed number to {new}", "wa_id": new,
+                          "type": "user_changed_number"}
+        if wire == "edit":
+            return wire, {"original_message_id": own or self.wamid(), "message": {
+                "type": "text", "text": {"body": rng.choice(TEXTS).format(n=rng.randint(1, 99))}}}
+        if wire == "revoke":
+            return wire, {"original_message_id": own or self.wamid()}
         if wire == "interactive":
             reply = {"id": rng.choice(("track_order", "talk_to_agent", "opt_2")),
                      "title": rng.choice(("Track order", "Talk to us", "Option 2"))}
@@ -197,12 +236,18 @@ class BodyFactory:
         return self._envelope("whatsapp:message:in", message_id, contact, message, wrapped)
 
     def meta_messages(self, contact: Contact, items: list[tuple[str, str, Any]],
-                      at_s: float, replied_to: str | None = None) -> bytes:
-        messages = [{"from": contact.wa_id, "id": message_id, "timestamp": self.unix(at_s),
-                     "type": wire, wire: content, **_context(message_id, replied_to)}
+                      at_s: float, replied_to: str | None = None,
+                      anonymous: bool = False) -> bytes:
+        """One body of `items`; `anonymous`: the customer has no number in it, only a
+        business-scoped user id."""
+        messages = [{**_meta_sender(message_id, contact, anonymous), "id": message_id,
+                     "timestamp": self.unix(at_s), "type": wire, wire: content,
+                     **_context(message_id, replied_to)}
                     for message_id, wire, content in items]
         value = {"messaging_product": "whatsapp", "metadata": self._metadata(),
-                 "contacts": [{"profile": {"name": contact.name}, "wa_id": contact.wa_id}],
+                 "contacts": [{"profile": {"name": contact.name},
+                               **({} if anonymous else {"wa_id": contact.wa_id}),
+                               "user_id": _user_id(contact)}],
                  "messages": messages}
         return self._meta(value)
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from qikflow.simulate._bodies import BodyFactory, Contact
+from qikflow.simulate._bodies import BodyFactory, Contact, user_id_only
 from qikflow.simulate._notice_bodies import NOTICE_KINDS, notice_body
 from qikflow.simulate.plan import (
     BodyFormat,
@@ -33,7 +33,8 @@ from qikflow.simulate.plan import (
 MESSAGE_MIX: dict[str, float] = {
     "text": 58.5, "text.optout": 1.5, "image": 8, "video": 2, "audio": 5, "document": 4,
     "sticker": 3, "location": 2, "contacts": 1, "interactive.button_reply": 4,
-    "interactive.list_reply": 3, "button": 3, "reaction": 3, "order": 1, "unknown": 0.5,
+    "interactive.list_reply": 3, "interactive.nfm_reply": 1, "button": 3, "reaction": 3,
+    "order": 1, "system": 0.2, "edit": 0.5, "revoke": 0.3, "unknown": 0.5,
 }
 STAGES = ("processed", "sent", "delivered", "read")
 DEFAULT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -163,7 +164,8 @@ class TrafficGenerator:
             mix_type = self._mix_type()
             message_id = bodies.wamid()
             reacted = rng.choice(self._recent_outbound) if self._recent_outbound else None
-            wire, content = bodies.content(mix_type, meta, reacted)
+            own = self._recent_inbound[-1] if self._recent_inbound else None
+            wire, content = bodies.content(mix_type, meta, reacted, own)
             items.append((message_id, wire, content))
             name = mix_type.partition(".")[0]
             events.append(ExpectedEvent(message_id, f"message.{name}", message_id))
@@ -172,7 +174,9 @@ class TrafficGenerator:
                 optouts.append(message_id)
         body_format: BodyFormat
         if meta:
-            body = bodies.meta_messages(contact, items, at_s, reacted)
+            # Opt-outs need a number to be stored against (contact_optouts).
+            anonymous = not optouts and user_id_only(items[0][0])
+            body = bodies.meta_messages(contact, items, at_s, reacted, anonymous)
             body_format = "meta"
         else:
             wrapped = rng.random() < self.mix.wrapped_share

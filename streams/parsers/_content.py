@@ -4,12 +4,20 @@ A message names its kind in `type`, and a key of the same name holds the content
 that object is missing or unusable (not an object; a text without a string body; a
 `contacts` that is not a list) the message becomes `message.unknown`, keeping the type it
 claimed in `original_type`: a consumer of `message.text` can rely on a real body, and the
-whole message is still in `raw`.
+whole message is still in `raw`. Likewise an `edit` or a `revoke` without the id of the
+message it changes (an edit of nothing) is `message.unknown`; a `system` message is
+`message.system` whatever it holds (a number change without a new `wa_id` has it null).
+
+A flow reply (`interactive.nfm_reply`) carries the flow's answers as a string of JSON
+(`response_json`): decoded into `flow_response` when it is a JSON object, else kept as sent
+in `flow_response_text`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import orjson
 
 from streams.events import (
     MAX_ID_BYTES,
@@ -17,13 +25,16 @@ from streams.events import (
     ButtonContent,
     ContactsContent,
     Content,
+    EditContent,
     InteractiveContent,
     LocationContent,
     MediaContent,
     OrderContent,
     ReactionContent,
+    RevokeContent,
     StatusContent,
     StatusError,
+    SystemContent,
     TextContent,
     UnknownMessageContent,
 )
@@ -31,6 +42,7 @@ from streams.parsers._status_details import status_details
 from streams.parsers.json_fields import (
     JSONObject,
     array,
+    e164,
     nonempty,
     number,
     obj,
@@ -43,11 +55,15 @@ if TYPE_CHECKING:
 
 KNOWN_STATUSES = frozenset({"sent", "delivered", "read", "failed", "played", "deleted"})
 _INTERACTIVE_KINDS = ("button_reply", "list_reply", "nfm_reply")
+# Types whose content is about another message or the contact, never an edit's new content.
+_NOT_EDITABLE = ("message.unknown", "message.system", "message.edit", "message.revoke")
 
 
 def message_content(message: JSONObject) -> tuple[str, Content]:
     """The event type (`message.text`) and content of a message object."""
     kind = message.get("type")
+    if kind == "system":
+        return "message.system", _system(message)
     if isinstance(kind, str):
         body = message.get(kind)
         build = _BUILDERS.get(kind)
@@ -105,12 +121,67 @@ def _interactive(body: object) -> Content | None:
         if reply_type is None:
             return None
     reply = obj(body, reply_type) or {}
+    flow = reply_type == "nfm_reply"
+    response, response_text = _flow_response(reply.get("response_json")) if flow else (
+        None, None)
     return InteractiveContent(
         reply_type=reply_type,
         reply_id=text(reply.get("id")),
         title=text(reply.get("title")) or text(reply.get("name")),
         description=text(reply.get("description")),
+        flow_name=text(reply.get("name")) if flow else None,
+        flow_response=response,
+        flow_response_text=response_text,
     )
+
+
+def _flow_response(value: object) -> tuple[dict[str, object] | None, str | None]:
+    """(answers, None) when `response_json` is a JSON object (Meta sends a string; an object
+    sent as is is taken too); (None, the string) when it is text that is not one."""
+    if isinstance(value, dict):
+        return value, None
+    if not isinstance(value, str):
+        return None, None
+    try:
+        decoded = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None, value
+    return (decoded, None) if isinstance(decoded, dict) else (None, value)
+
+
+def _system(message: JSONObject) -> Content:
+    body = obj(message, "system") or {}
+    identity = obj(message, "identity") or {}
+    new_wa_id = text(body.get("wa_id")) or text(body.get("new_wa_id"))
+    acknowledged = identity.get("acknowledged")
+    return SystemContent(
+        system_type=text(body.get("type")),
+        body=text(body.get("body")),
+        new_wa_id=new_wa_id,
+        new_contact_number=e164(new_wa_id),
+        previous_wa_id=text(body.get("customer")),
+        identity_hash=text(identity.get("hash")),
+        identity_acknowledged=acknowledged if isinstance(acknowledged, bool) else None,
+    )
+
+
+def _edit(body: object) -> Content | None:
+    if not isinstance(body, dict) or not (original := nonempty(body.get("original_message_id"))):
+        return None
+    inner = obj(body, "message") or {}
+    edited_type, edited = message_content(inner)
+    usable = edited_type not in _NOT_EDITABLE
+    return EditContent(
+        original_message_id=original,
+        edited_type=edited_type.partition(".")[2] if usable else text(inner.get("type")),
+        edited=edited.model_dump(mode="json") if usable else None,
+    )
+
+
+def _revoke(body: object) -> Content | None:
+    if not isinstance(body, dict) or not (original := nonempty(body.get("original_message_id"))):
+        return None
+    return RevokeContent(original_message_id=original)
 
 
 def _button(body: object) -> Content | None:
@@ -146,6 +217,8 @@ _BUILDERS: dict[str, Callable[[object], Content | None]] = {
     "button": _button,
     "reaction": _reaction,
     "order": _order,
+    "edit": _edit,
+    "revoke": _revoke,
 }
 
 

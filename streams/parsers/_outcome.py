@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from streams.events import SCHEMA_VERSION, Content, Event, Referral, ReplyContext
+from streams.events import SCHEMA_VERSION, Content, Event, Group, Referral, ReplyContext
+from streams.parsers._identity import NO_CONTACT, Contact
 from streams.parsers.json_fields import JSONObject, received_at
 
 if TYPE_CHECKING:
@@ -66,12 +67,14 @@ class Origin:
         message_id: str,
         occurred_at: datetime | None,
         business_number: str | None,
-        contact_number: str | None,
-        contact_name: str | None,
         content: Content,
         raw: JSONObject,
+        contact: Contact = NO_CONTACT,
         context: ReplyContext | None = None,
         referral: Referral | None = None,
+        phone_number_id: str | None = None,
+        business_account_id: str | None = None,
+        group: Group | None = None,
     ) -> Event:
         """The event, with the receipt fields of this record."""
         return Event(
@@ -86,11 +89,13 @@ class Origin:
             source=self.source,
             account=self.account,
             business_number=business_number,
-            contact_number=contact_number,
-            contact_name=contact_name,
             message_id=message_id,
             content=content,
             raw=raw,
             context=context,
             referral=referral,
+            phone_number_id=phone_number_id,
+            business_account_id=business_account_id,
+            group=group,
+            **contact.fields(),
         )

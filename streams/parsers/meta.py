@@ -3,9 +3,12 @@
 Each message and each status in the body becomes one event; whatever else a change says
 (template and account updates, preferences, calls, echoes, value-level errors) becomes
 notices (`_notices.py`), and a `statuses[]` item of `type: call` is a call status.
-The business number is `value.metadata.display_phone_number`; a message's customer is
-`from`, named by the entry of `value.contacts[]` whose `wa_id` is that number; a status's
-customer is `recipient_id`.
+The business number is `value.metadata.display_phone_number`, its id
+`metadata.phone_number_id`, the business account `entry[].id`; a message's customer is
+`from` (and `from_user_id`), completed by the entry of `value.contacts[]` with that `wa_id`
+or `user_id` (`_identity.py`); a status's customer is `recipient_id`. A group message
+(`group_id`) or a status of a message sent to a group (`recipient_type: group`) carries
+`group`; a group status's event id names the participant.
 An item without an id (or with an event id longer than MAX_ID_BYTES), or that is not an
 object, is skipped: it stays in the body, and a body with no parseable item at all is
 Unrecognised so that the body is never lost.
@@ -24,6 +27,14 @@ from streams.parsers._content import (
     status_event_id,
     status_name,
 )
+from streams.parsers._identity import (
+    Contacts,
+    group_status_event_id,
+    message_contact,
+    message_group,
+    status_contact,
+    status_group,
+)
 from streams.parsers._message_context import referral, reply_context
 from streams.parsers._notices import (
     Change,
@@ -36,7 +47,6 @@ from streams.parsers.json_fields import (
     JSONObject,
     array,
     e164,
-    nonempty,
     obj,
     text,
     timestamp,
@@ -64,21 +74,21 @@ def parse_body(body: JSONObject, record: RawRecord) -> Parsed | Unrecognised:
                 continue
             metadata = obj(value, "metadata") or {}
             business = e164(metadata.get("display_phone_number"))
-            names = _names(value)
+            contacts = Contacts(value)
             change = Change(origin, text(entry.get("id")), timestamp(entry.get("time")),
                             entry.get("time"), text(item.get("field")), business,
                              text(metadata.get("phone_number_id")))
             for message in array(value, "messages"):
                 items += 1
                 if isinstance(message, dict):
-                    _keep(events, _message(origin, message, business, names))
+                    _keep(events, _message(change, message, contacts))
             for status in array(value, "statuses"):
                 items += 1
                 if isinstance(status, dict):
                     if is_call_status(status, change.field):
                         _keep(notices, call_status_notice(change, status))
                     else:
-                        _keep(events, _status(origin, status, business, names))
+                        _keep(events, _status(change, status, contacts))
             found, count = change_notices(change, value)
             items += count
             for notice in found:
@@ -97,46 +107,30 @@ def _keep(events: list[Any], event: Event | NoticeEvent | None) -> None:
         events.append(event)
 
 
-def _names(value: JSONObject) -> dict[str, str]:
-    """Profile name by E.164 number, from `value.contacts[]`."""
-    names: dict[str, str] = {}
-    for contact in array(value, "contacts"):
-        if not isinstance(contact, dict):
-            continue
-        number = e164(contact.get("wa_id"))
-        profile = obj(contact, "profile")
-        name = nonempty(profile.get("name")) if profile is not None else None
-        if number and name:
-            names[number] = name
-    return names
-
-
-def _message(
-    origin: Origin, message: JSONObject, business: str | None, names: dict[str, str]
-) -> Event | None:
+def _message(change: Change, message: JSONObject, contacts: Contacts) -> Event | None:
     message_id = text(message.get("id"))
     if not message_id:
         return None
     event_type, content = message_content(message)
-    number = e164(message.get("from"))
-    return origin.event(
+    contact = message_contact(message, contacts)
+    return change.origin.event(
         event_id=message_id,
         event_type=event_type,
         message_id=message_id,
         occurred_at=timestamp(message.get("timestamp")),
-        business_number=business,
-        contact_number=number,
-        contact_name=names.get(number) if number else None,
+        business_number=change.business,
+        contact=contact,
         content=content,
         raw=message,
         context=reply_context(message),
         referral=referral(message),
+        phone_number_id=change.phone_number_id,
+        business_account_id=change.entry_id,
+        group=message_group(message, contact),
     )
 
 
-def _status(
-    origin: Origin, item: JSONObject, business: str | None, names: dict[str, str]
-) -> Event | None:
+def _status(change: Change, item: JSONObject, contacts: Contacts) -> Event | None:
     message_id = text(item.get("id"))
     if not message_id:
         return None
@@ -151,15 +145,17 @@ def _status(
         read_at=occurred_at if status == "read" else None,
         recipient_id=text(item.get("recipient_id")),
     )
-    number = e164(item.get("recipient_id"))
-    return origin.event(
-        event_id=status_event_id(message_id, status, original),
+    group = status_group(item)
+    return change.origin.event(
+        event_id=group_status_event_id(status_event_id(message_id, status, original), group),
         event_type="status." + status,
         message_id=message_id,
         occurred_at=occurred_at,
-        business_number=business,
-        contact_number=number,
-        contact_name=names.get(number) if number else None,
+        business_number=change.business,
+        contact=status_contact(item, contacts),
         content=content,
         raw=item,
+        phone_number_id=change.phone_number_id,
+        business_account_id=change.entry_id,
+        group=group,
     )

@@ -4,7 +4,12 @@
   the business sent; any other `event` is Unrecognised (not an error).
 - The message id is `payload.message.id`, else `payload.id`; without one, Unrecognised.
 - The customer is `payload.contacts[0].to` (name: `.profile.name`); `message.from` is the
-  business number.
+  business number. Meta's contact ids, where Qikchat passes them on, are read the same way
+  (`wa_id`, `user_id`, `parent_user_id`, `profile.username`, `_identity.py`), as are a
+  message's `group_id` and a status's group fields in `payload.message`; the business ids
+  from `payload.metadata.phone_number_id` (or `payload.phone_number_id`) and
+  `payload.business_account_id` (or `payload.waba_id`). None of these is documented by
+  Qikchat: each is optional.
 - `raw` is `payload.message` for a message (as Meta's message object) and the whole
   `payload` for a status, because a status's `payload.message` lacks the id and number
   that Meta's status object carries.
@@ -23,6 +28,13 @@ from streams.parsers._content import (
     status_content,
     status_event_id,
     status_name,
+)
+from streams.parsers._identity import (
+    Contact,
+    group_status_event_id,
+    is_group_status,
+    message_group,
+    status_group,
 )
 from streams.parsers._message_context import referral, reply_context
 from streams.parsers._outcome import Origin, Parsed, Unrecognised
@@ -70,30 +82,36 @@ def parse_envelope(envelope: JSONObject, record: RawRecord) -> Parsed | Unrecogn
     return Parsed([event])
 
 
-def _contact(payload: JSONObject) -> tuple[str | None, str | None]:
+def _contact(payload: JSONObject) -> Contact:
     contact = first_obj(payload, "contacts")
-    if contact is None:
-        return None, None
-    number = e164(contact.get("to")) or e164(contact.get("wa_id"))
-    profile = obj(contact, "profile")
-    return number, nonempty(profile.get("name")) if profile is not None else None
+    return Contact() if contact is None else Contact.of_entry(contact)
+
+
+def _business_ids(payload: JSONObject) -> tuple[str | None, str | None]:
+    """(phone_number_id, business_account_id), where the payload has them."""
+    metadata = obj(payload, "metadata") or {}
+    return (nonempty(metadata.get("phone_number_id")) or nonempty(payload.get("phone_number_id")),
+            nonempty(payload.get("business_account_id")) or nonempty(payload.get("waba_id")))
 
 
 def _message(origin: Origin, payload: JSONObject, message: JSONObject, message_id: str) -> Event:
     event_type, content = message_content(message)
-    number, name = _contact(payload)
+    contact = _contact(payload)
+    phone_number_id, business_account_id = _business_ids(payload)
     return origin.event(
         event_id=message_id,
         event_type=event_type,
         message_id=message_id,
         occurred_at=timestamp(message.get("timestamp")),
         business_number=e164(message.get("from")),
-        contact_number=number,
-        contact_name=name,
+        contact=contact,
         content=content,
         raw=message,
         context=reply_context(message),
         referral=referral(message),
+        group=message_group(message, contact),
+        phone_number_id=phone_number_id,
+        business_account_id=business_account_id,
     )
 
 
@@ -114,15 +132,18 @@ def _status(origin: Origin, payload: JSONObject, message: JSONObject, message_id
         status, original, message, sent_at=sent_at, delivered_at=delivered_at, read_at=read_at,
         recipient_id=text(recipient.get("to")) or text(recipient.get("wa_id")),
     )
-    number, name = _contact(payload)
+    group = status_group(message)
+    phone_number_id, business_account_id = _business_ids(payload)
     return origin.event(
-        event_id=status_event_id(message_id, status, original),
+        event_id=group_status_event_id(status_event_id(message_id, status, original), group),
         event_type="status." + status,
         message_id=message_id,
         occurred_at=occurred_at,
         business_number=e164(message.get("from")),
-        contact_number=number,
-        contact_name=name,
+        contact=Contact() if is_group_status(message) else _contact(payload),
         content=content,
         raw=payload,
+        group=group,
+        phone_number_id=phone_number_id,
+        business_account_id=business_account_id,
     )

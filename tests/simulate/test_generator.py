@@ -12,7 +12,15 @@ from ingest.record import RawRecord
 from qikflow.simulate.generator import TrafficGenerator, TrafficMix, generate
 from qikflow.simulate.plan import GroundTruth, OutboundState, PlannedWebhook
 from streams.agents.optout import preference_optout
-from streams.events import MESSAGE_TYPES, StatusContent, TextContent
+from streams.events import (
+    MESSAGE_TYPES,
+    EditContent,
+    InteractiveContent,
+    RevokeContent,
+    StatusContent,
+    SystemContent,
+    TextContent,
+)
 from streams.notices import NOTICE_TYPES
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 from streams.stop_phrases import detect_optout
@@ -64,7 +72,7 @@ def test_mix_covers_every_type_and_shape(plan: Plan) -> None:
     interactive = {orjson.loads(w.body)["payload"]["message"]["interactive"]["type"]
                    for w in webhooks if w.format == "qikchat"
                    and b'"type":"interactive"' in w.body}
-    assert interactive == {"button_reply", "list_reply"}
+    assert interactive == {"button_reply", "list_reply", "nfm_reply"}
 
 
 def test_a_short_run_still_covers_every_message_type() -> None:
@@ -232,3 +240,25 @@ def test_some_messages_are_replies_forwards_and_ad_clicks_in_both_formats(plan: 
         assert any(e.referral and e.referral.ctwa_clid for e in ours), fmt
     replies = sum(1 for e in messages if e.context and e.context.message_id)
     assert 0.05 < replies / len(messages) < 0.2
+
+
+def test_some_messages_are_flow_replies_system_edits_revokes_groups_and_user_ids(
+    plan: Plan,
+) -> None:
+    webhooks, _ = plan
+    messages = [event for webhook in webhooks
+                if isinstance(outcome := parse_raw(RawRecord(webhook.body, "r", 1)), Parsed)
+                for event in outcome.events if event.kind == "message"]
+    flows = [e.content for e in messages if isinstance(e.content, InteractiveContent)
+             and e.content.reply_type == "nfm_reply"]
+    assert flows and all(c.flow_name and c.flow_response for c in flows)
+    assert all(isinstance(e.content, SystemContent) and e.content.new_contact_number
+               for e in messages if e.type == "message.system")
+    changed = [e.content for e in messages if isinstance(e.content, EditContent | RevokeContent)]
+    assert changed and all(c.original_message_id for c in changed)
+    assert all(e.content.edited for e in messages if isinstance(e.content, EditContent))
+    meta = [e for e in messages if e.format == "meta"]
+    assert all(e.contact_user_id and e.phone_number_id and e.business_account_id for e in meta)
+    anonymous = [e for e in meta if e.contact_number is None]
+    assert anonymous and all(e.key == (e.contact_user_id or "").encode() for e in anonymous)
+    assert any(e.group is not None and e.group.participant_number for e in meta)

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,8 +16,9 @@ import asyncpg
 import duckdb
 
 from qikflow.config import KafkaSettings
-from sinks.base import Sink
+from sinks.base import Sink, SinkRecord
 from sinks.driver import SinkDriver
+from sinks.postgres import PostgresSink
 from sinks.settings import SinkSettings
 
 WAIT_S = 90.0
@@ -70,6 +71,16 @@ async def count(url: str, sql: str) -> int:
         return 0
     finally:
         await connection.close()
+
+
+async def write_postgres(url: str, events: Sequence[Any]) -> None:
+    """Store events with a PostgresSink of its own, as one batch, then close it."""
+    sink = PostgresSink(url)
+    await sink.setup()
+    try:
+        await sink.write([SinkRecord("t", 0, n, event) for n, event in enumerate(events)])
+    finally:
+        await sink.close()
 
 
 def start_sink_process(

@@ -296,3 +296,35 @@ async def test_notices_are_rows_of_their_type(tmp_path: Path) -> None:
         ("provider.error", "notice", None, None, "Call failed", 138006),
         ("template.status", "notice", "1689556908129835", "REJECTED", "diwali_sale", None),
     ]
+
+
+async def test_identity_group_and_edited_message_columns(tmp_path: Path) -> None:
+    stored: list[Event | NoticeEvent] = [
+        *fixture_events("meta-identity"), *fixture_events("meta-group"),
+        *fixture_events("meta-edit-revoke"), *fixture_notices("meta-echo")]
+    sink = lake(tmp_path, roll_interval_s=0.0)
+    await sink.setup()
+    try:
+        await sink.write(records(stored))
+        await sink.maintain()
+    finally:
+        await sink.close()
+    rows = duck(f"SELECT event_id, phone_number_id, business_account_id, contact_user_id, "
+                f"group_id, original_message_id FROM read_parquet("
+                f"'{tmp_path}/type=*/date=*/*.parquet', union_by_name = true) "
+                "WHERE event_id LIKE 'wamid.META.%' ORDER BY event_id")
+    ids = ("410987654321098", "305812345678901")
+    group = "Y2FwaV9ncm91cDo5MTgwNDEyMzQ1Njc6MTIwMzYz"
+    assert rows == [
+        ("wamid.META.EDIT1", *ids, "IN.7788", None, "wamid.META.ORIG1"),
+        ("wamid.META.EDIT2", *ids, "IN.7788", None, "wamid.META.ORIG2"),
+        ("wamid.META.GOUT1:read:919833334444", *ids, None, group, None),
+        ("wamid.META.GOUT1:read:IN.2200110033", *ids, None, group, None),
+        ("wamid.META.GRP1", *ids, "IN.2200110033", group, None),
+        ("wamid.META.ID1", *ids, "IN.1873309224915530", None, None),
+        ("wamid.META.OUT9:delivered", *ids, "IN.1873309224915530", None, None),
+        ("wamid.META.REV1", *ids, "IN.7788", None, "wamid.META.ORIG3"),
+    ]
+    notices = duck(f"SELECT count(*) FROM read_parquet('{tmp_path}/type=*/date=*/*.parquet', "
+                   "union_by_name = true) WHERE kind = 'notice' AND phone_number_id IS NOT NULL")
+    assert notices == [(2,)]

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from sinks.base import SinkRecord
-from sinks.postgres import PostgresSink
+from tests.sinks.harness import write_postgres
 from tests.streams.fixtures import events
 
 COLUMNS = ("context_message_id, forwarded, frequently_forwarded, referred_catalog_id, "
@@ -18,12 +17,7 @@ COLUMNS = ("context_message_id, forwarded, frequently_forwarded, referred_catalo
 async def test_reply_context_and_referral_columns(database_url: str) -> None:
     stored = [*events("meta-context-referral"), *events("qikchat-in-text-reply"),
               *events("qikchat-in-text")]
-    sink = PostgresSink(database_url)
-    await sink.setup()
-    try:
-        await sink.write([SinkRecord("t", 0, n, event) for n, event in enumerate(stored)])
-    finally:
-        await sink.close()
+    await write_postgres(database_url, stored)
     connection = await asyncpg.connect(database_url)
     try:
         rows = {row["message_id"]: dict(row) for row in await connection.fetch(

@@ -75,7 +75,7 @@ def test_every_fixture_ends_in_one_valid_outcome() -> None:
     for outcome in outcomes.values():
         _check(outcome)
     parsed = [name for name, outcome in outcomes.items() if isinstance(outcome, Parsed)]
-    assert len(parsed) == 45
+    assert len(parsed) == 58
     assert not any(isinstance(outcome, Undecodable) for outcome in outcomes.values())
 
 

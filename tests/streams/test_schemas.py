@@ -64,7 +64,7 @@ def _validate(event: Event | NoticeEvent) -> None:
 def test_every_fixture_event_validates_against_its_schema() -> None:
     parsed = [outcome for outcome in map(parse, names()) if isinstance(outcome, Parsed)]
     events = [event for outcome in parsed for event in outcome.events]
-    assert len(events) == 42
+    assert len(events) == 68
     assert {event.type for event in events} == set(event_types())
     for event in events:
         _validate(event)

@@ -16,8 +16,8 @@ from streams.events import (
     ReactionContent,
     StatusContent,
     StatusError,
+    SystemContent,
     TextContent,
-    UnknownMessageContent,
 )
 from streams.parsers import Parsed, Unrecognised, parse_raw
 from tests.streams.fixtures import RECEIPT_ID, events, parse
@@ -26,7 +26,7 @@ from tests.streams.fixtures import RECEIPT_ID, events, parse
 def test_messages_from_every_entry_in_order() -> None:
     parsed = events("meta-messages")
     assert [e.type for e in parsed] == [
-        "message.text", "message.image", "message.reaction", "message.unknown"]
+        "message.text", "message.image", "message.reaction", "message.system"]
     assert all(e.format == "meta" and e.kind == "message" for e in parsed)
     assert all(e.business_number == "+918041234567" for e in parsed)
     assert all(e.receipt_ids == [RECEIPT_ID] for e in parsed)
@@ -45,12 +45,14 @@ def test_contact_name_matches_by_wa_id() -> None:
 
 
 def test_message_contents() -> None:
-    _, image, reaction, unknown = events("meta-messages")
+    _, image, reaction, system = events("meta-messages")
     assert image.content == MediaContent(
         media_id="1479537139650973", mime_type="image/jpeg", sha256="Z2V0IGEgbGlmZQ==",
         caption="receipt")
     assert reaction.content == ReactionContent(emoji="❤️", reacted_message_id="wamid.META.OUT1")
-    assert unknown.content == UnknownMessageContent(original_type="system")
+    # A number change without the new `wa_id`: still a system message, the id null.
+    assert system.content == SystemContent(system_type="user_changed_number",
+                                           body="changed number")
 
 
 def test_statuses() -> None:
