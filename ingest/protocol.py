@@ -42,6 +42,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from ingest._one_write import OneWriteTransport
 from ingest.deadlines import Deadline
 from ingest.limits import LIMITS_STATE_KEY, ConnectionLimits
 
@@ -165,6 +166,9 @@ class IngestHttpProtocol(HttpToolsProtocol):
             # The ingest speaks plain HTTP/1.1: no WebSocket, no h2c.
             raise _HeadRefused(400, "upgrade", {"error": "upgrade_not_supported"})
         super().on_headers_complete()
+        if self.cycle is not None:
+            # Its task has not run yet: every write of its answer goes through this.
+            self.cycle.transport = OneWriteTransport(self.transport, self.cycle)  # type: ignore[assignment]
 
     def on_body(self, body: bytes) -> None:
         self._body_in_read += len(body)

@@ -1,0 +1,51 @@
+"""An answer's head and body in one `write()`: half the system calls of uvicorn's two.
+
+uvicorn's `RequestResponseCycle.send` writes the status line and headers on
+`http.response.start` and the body on `http.response.body`, and uvloop's `write()` sends
+at once when nothing is buffered: two `write` system calls (and two loopback segments) an
+answer, about a sixth of the ingest's CPU under load (docs/performance.md). The cycle's
+transport is this wrapper instead, which holds the head until the body's write (or a
+close) and writes both together. The bytes on the wire are the same. Never held: a
+`100 Continue`, written before any answer, and the head of an answer to HEAD, which has
+no body write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+
+class OneWriteTransport:
+    """The transport of one request-response cycle, holding the answer's head back."""
+
+    __slots__ = ("_cycle", "_head", "_head_seen", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+        self._transport = transport
+        self._cycle = cycle
+        self._head: bytes | None = None
+        self._head_seen = cycle.scope["method"] == "HEAD"
+
+    def write(self, data: bytes) -> None:
+        if not self._head_seen and self._cycle.response_started:
+            # uvicorn sets response_started before it writes the head: this is the head.
+            self._head_seen = True
+            self._head = data
+            return
+        head, self._head = self._head, None
+        self._transport.write(data if head is None else head + data)
+
+    def close(self) -> None:
+        head, self._head = self._head, None
+        if head is not None:  # an answer given up after its head (uvicorn closes then)
+            self._transport.write(head)
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
