@@ -141,11 +141,13 @@ class WebhookEndpoint:
     async def _store(self, scope: Scope, receive: Receive, account: str, content_length: str,
                      content_type: str, hold: BodyHold, started: float) -> Response | bytes:
         ingest = self.ingest
-        deadline = TaskDeadline(asyncio.get_running_loop(), ingest.limits.body_timeout_s)
+        # A body that ended with its head (the usual webhook) cannot be late: no timer.
+        deadline = (None if _body_complete(receive)
+                    else TaskDeadline(asyncio.get_running_loop(), ingest.limits.body_timeout_s))
         try:
             body = await self._read_body(receive, content_length, hold)
         except asyncio.CancelledError:
-            if not deadline.expired():
+            if deadline is None or not deadline.expired():
                 raise
             return self._refuse(408, "body_timeout", _client(scope), {
                 "error": "body_timeout", "limit_ms": ingest.settings.body_timeout_ms,
@@ -161,7 +163,8 @@ class WebhookEndpoint:
                 "detail": "too many bodies in memory at once; nothing was kept, please retry",
             }, {"Retry-After": str(MEMORY_RETRY_AFTER_S)})
         finally:
-            deadline.cancel()
+            if deadline is not None:
+                deadline.cancel()
         if body is None:
             ingest.metrics.rejected.labels("too_large").inc()
             return json_response(413, {"error": "payload_too_large",
@@ -230,6 +233,13 @@ class WebhookEndpoint:
         self.ingest.metrics.rejected.labels(reason).inc()
         self.ingest.limits.summary.record(reason, client)
         return json_response(status, content, headers)
+
+
+def _body_complete(receive: Receive) -> bool:
+    """True when the whole body is already read from the socket, so that receiving it
+    cannot wait: uvicorn's request-response cycle, whose `receive` this is, has seen the
+    message's end (`more_body` False). False when unsure (another server)."""
+    return getattr(getattr(receive, "__self__", None), "more_body", True) is False
 
 
 def _client(scope: Scope) -> str:
