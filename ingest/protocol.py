@@ -81,6 +81,7 @@ class IngestHttpProtocol(HttpToolsProtocol):
         self._message_ended = False  # a message ended inside the read being parsed
         self._body_in_read = 0  # body bytes in the read being parsed
         self._deadline: Deadline | None = None
+        self._head_started = 0.0  # loop time of the first byte of the head being read
 
     # -- connection --------------------------------------------------------
 
@@ -99,6 +100,15 @@ class IngestHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self._receive_data(data)
+        if self._in_head and self._deadline is None:
+            # A head that did not end in this read (most end in the read they began in, and
+            # need no timer): due `header_timeout_s` after its first byte.
+            self._deadline = Deadline(
+                self.loop, self._head_started + self.limits.header_timeout_s - self.loop.time(),
+                self._head_timed_out)
+
+    def _receive_data(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
         if not self._in_body:
             self._start_head()
@@ -203,8 +213,7 @@ class IngestHttpProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = self._wire_bytes = self._header_count = 0
         self._cancel_deadline()
-        self._deadline = Deadline(self.loop, self.limits.header_timeout_s,
-                                  self._head_timed_out)
+        self._head_started = self.loop.time()
 
     def _head_too_large(self) -> _HeadRefused:
         return _HeadRefused(431, "header_too_large", {
