@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import tempfile
 import time
@@ -30,7 +29,7 @@ from typing import Any
 from bench._kafka import delete_topics
 from bench._report import print_table, write_results
 from bench.ingest import ENDPOINTS, measure, wrk_setup
-from bench.streams import load_raw, run_worker
+from bench.streams import run_worker
 from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import ensure_topics
 from qikflow.local.kafka_cluster import LocalKafkaCluster
@@ -61,13 +60,9 @@ def ingest_rates(kafka: KafkaSettings, args: argparse.Namespace) -> dict[int, di
     return figures
 
 
-def _load(kafka: KafkaSettings, topics: Topics, records: int) -> int:
-    return asyncio.run(load_raw(kafka, topics, records))
-
-
 def worker_rates(kafka: KafkaSettings, records: int) -> dict[int, float]:
     """Raw records/s of `qikflow worker` with 1 and 2 processes, each over a backlog of its
-    own (fresh prefix, same simulated traffic) written once the workers' groups are stable."""
+    own (fresh prefix, same simulated traffic) written once the workers are ready (`run_worker`)."""
     rates: dict[int, float] = {}
     budget = WorkerBudget.from_settings(StreamsSettings())
     tune_gc()
@@ -77,8 +72,7 @@ def worker_rates(kafka: KafkaSettings, records: int) -> dict[int, float]:
         try:
             with tempfile.TemporaryDirectory(prefix="qikflow-bench-") as home:
                 rates[workers] = run_worker(kafka, topics, records, Path(home),
-                                            workers=workers,
-                                            load=functools.partial(_load, kafka, topics, records))
+                                            workers=workers).per_s
         finally:
             asyncio.run(delete_topics(kafka, (topics.prefix,)))
     return rates

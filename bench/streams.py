@@ -23,15 +23,18 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from bench._cpu import tree_cpu_s
 from bench._kafka import delete_topics
 from bench._report import print_table, write_results
 from ingest.record import RawRecord, new_receipt_id
@@ -46,8 +49,46 @@ from streams.topics import event_topics, worker_topics
 from streams.worker import tune_gc
 
 
-async def load_raw(kafka: KafkaSettings, topics: Topics, records: int) -> int:
-    webhooks, _ = generate(seed=7, rate_per_s=1000.0, duration_s=records / 1000.0)
+@dataclass(frozen=True)
+class Rate:
+    """Raw records a second over the processing window, the cores the process used in it,
+    and its CPU per raw record: the steadier figure on a shared machine."""
+
+    per_s: float
+    cores: float
+    cpu_us_per_record: float
+
+
+class CpuSampler(threading.Thread):
+    """Samples a process tree's CPU seconds against wall time, to read what it used in a
+    window known only afterwards (from record timestamps)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.samples: list[tuple[float, float]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            self.samples.append((time.time(), tree_cpu_s(self.pid)))
+
+    def cpu_between(self, start_s: float, end_s: float) -> float:
+        return self._at(end_s) - self._at(start_s)
+
+    def _at(self, when: float) -> float:
+        earlier = [cpu for at, cpu in self.samples if at <= when]
+        later = [cpu for at, cpu in self.samples if at >= when]
+        if not earlier or not later:
+            return (earlier or later or [0.0])[-1 if earlier else 0]
+        return (earlier[-1] + later[0]) / 2
+
+
+PROBE_RECORDS = 20  # webhooks routed before the backlog, to know the worker is ready
+
+
+async def load_raw(kafka: KafkaSettings, topics: Topics, records: int, seed: int = 7) -> int:
+    webhooks, _ = generate(seed=seed, rate_per_s=1000.0, duration_s=records / 1000.0)
     producer = AIOKafkaProducer(
         **kafka.client_options(), linger_ms=10, max_batch_size=1_048_576, acks="all"
     )
@@ -65,7 +106,7 @@ async def load_raw(kafka: KafkaSettings, topics: Topics, records: int) -> int:
     return len(webhooks)
 
 
-async def plain_loop(kafka: KafkaSettings, topics: Topics, out: Topics, expected: int) -> float:
+async def plain_loop(kafka: KafkaSettings, topics: Topics, out: Topics, expected: int) -> Rate:
     """Raw records/s of consume -> parse_raw -> produce, the same work minus dedup."""
     consumer = AIOKafkaConsumer(
         topics.raw, **kafka.client_options(), group_id=f"{out.prefix}-plain",
@@ -76,11 +117,12 @@ async def plain_loop(kafka: KafkaSettings, topics: Topics, out: Topics, expected
     await producer.start()
     seen = 0
     started: float | None = None
+    cpu_started = 0.0
     try:
         while seen < expected:
             batch = await consumer.getmany(timeout_ms=500, max_records=1000)
             if started is None and batch:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
             for records in batch.values():
                 for message in records:
                     record = RawRecord.from_kafka(message.value, message.headers)
@@ -97,14 +139,17 @@ async def plain_loop(kafka: KafkaSettings, topics: Topics, out: Topics, expected
             await producer.flush()
             await consumer.commit()
         elapsed = time.perf_counter() - (started or time.perf_counter())
+        cpu = time.process_time() - cpu_started
     finally:
         await consumer.stop()
         await producer.stop()
-    return seen / elapsed
+    return Rate(seen / elapsed, cpu / elapsed, cpu / seen * 1e6)
 
 
-async def _last_timestamps(kafka: KafkaSettings, names: list[str]) -> tuple[int, int, int]:
-    """(records, first timestamp ms, last timestamp ms) over the given topics."""
+async def _last_timestamps(kafka: KafkaSettings, names: list[str],
+                           since_ms: int = 0) -> tuple[int, int, int]:
+    """(records, first timestamp ms, last timestamp ms) over the given topics, of the
+    records written from `since_ms` on."""
     # Reset to the beginning, not the default "latest": a reset to the end racing the seek
     # below made every partition look read before a record was.
     consumer = AIOKafkaConsumer(
@@ -127,6 +172,8 @@ async def _last_timestamps(kafka: KafkaSettings, names: list[str]) -> tuple[int,
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             for records in batch.values():
                 for record in records:
+                    if record.timestamp < since_ms:
+                        continue
                     count += 1
                     first = min(first, record.timestamp)
                     last = max(last, record.timestamp)
@@ -190,13 +237,14 @@ async def _group_stable(kafka: KafkaSettings, group: str, members: int) -> bool:
         await admin.close()
 
 
-def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path,
-               workers: int = 1, load: Callable[[], int] | None = None) -> float:
-    """Raw records/s of `qikflow worker` (`--workers N` processes) over the processing
-    window. With `load`, the backlog is written only once both groups (router and
-    streams) are stable with every worker in them: a rebalance as the second process
-    joins would otherwise fall inside the window, and `load()` returns how many records
-    it wrote."""
+def run_worker(kafka: KafkaSettings, topics: Topics, records: int, home: Path,
+               workers: int = 1) -> Rate:
+    """Raw records/s of `qikflow worker` (`--workers N` processes) over a backlog of about
+    `records` simulated webhooks, written once the worker is ready: both groups (router and
+    streams) stable with every worker in them, and a first webhook routed through dedup.
+    The router starts reading at once while Faust still joins and recovers its tables
+    (5 s here), so a backlog written before would count Faust's start-up in the window,
+    and a rebalance as a second process joins would fall inside it."""
     env = {
         **os.environ,
         "QIKFLOW_TOPIC_PREFIX": topics.prefix,
@@ -210,32 +258,42 @@ def run_worker(kafka: KafkaSettings, topics: Topics, expected: int, home: Path,
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 600
-    try:
-        if load is not None:
-            groups = (topics.router_group, topics.streams_group)
-            while not all(asyncio.run(_group_stable(kafka, group, workers)) for group in groups):
-                if time.monotonic() > deadline or worker.poll() is not None:
-                    raise RuntimeError(f"the workers never formed stable groups; see {log.name}")
-                time.sleep(1.0)
-            expected = load()
-        while not asyncio.run(_caught_up(kafka, topics, expected)):
+
+    def wait_until(done: Callable[[], bool], what: str) -> None:
+        while not done():
             if time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not catch up in 600 s; see {log.name}")
+                raise RuntimeError(f"{what} took over 600 s; see {log.name}")
             if worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {worker.returncode}; see {log.name}")
-            time.sleep(1.0)
+            time.sleep(0.5)
+
+    sampler = CpuSampler(worker.pid)
+    sampler.start()
+    try:
+        groups = (topics.router_group, topics.streams_group)
+        wait_until(lambda: all(asyncio.run(_group_stable(kafka, group, workers))
+                               for group in groups), "forming stable groups")
+        probe = asyncio.run(load_raw(kafka, topics, PROBE_RECORDS, seed=8))
+        wait_until(lambda: asyncio.run(_caught_up(kafka, topics, probe)), "routing a first one")
+        since_ms = int(time.time() * 1000)
+        expected = asyncio.run(load_raw(kafka, topics, records))
+        wait_until(lambda: asyncio.run(_caught_up(kafka, topics, probe + expected)),
+                   "catching up")
     finally:
+        sampler.done.set()
         worker.terminate()
         worker.wait(timeout=60)
         log.close()
-    _, first, _ = asyncio.run(_last_timestamps(kafka, [topics.keyed]))
-    routed, _, last_routed = asyncio.run(_last_timestamps(kafka, event_topics(topics)))
+    _, first, _ = asyncio.run(_last_timestamps(kafka, [topics.keyed], since_ms))
+    routed, _, last_routed = asyncio.run(_last_timestamps(kafka, event_topics(topics), since_ms))
     states, _, last_state = asyncio.run(_last_timestamps(
-        kafka, [topics.message_state, topics.contact_window]))
+        kafka, [topics.message_state, topics.contact_window], since_ms))
     print(f"worker routed {routed} events (after dedup) from {expected} raw records and "
           f"published {states} states and windows; the last event {last_routed - first} ms "
           f"and the last state {last_state - first} ms after the first keyed record")
-    return expected / ((max(last_routed, last_state) - first) / 1000.0)
+    window_s = (max(last_routed, last_state) - first) / 1000.0
+    cpu = sampler.cpu_between(first / 1000.0, first / 1000.0 + window_s)
+    return Rate(expected / window_s, cpu / window_s, cpu / expected * 1e6)
 
 
 def main() -> int:
@@ -248,8 +306,10 @@ def main() -> int:
     # time) and the ratio is against their mean: the machine is shared, and the broker
     # may still be deleting an earlier run's topics when this one starts.
     plain_outs = [Topics(f"{topics.prefix}-plain{n}") for n in (1, 2)]
+    # The worker reads a raw topic of its own, the same traffic written once it is ready.
+    worker_prefix = Topics(f"{topics.prefix}-worker")
     budget = WorkerBudget.from_settings(StreamsSettings())
-    for prefix in (topics, *plain_outs):
+    for prefix in (topics, *plain_outs, worker_prefix):
         asyncio.run(ensure_topics(kafka, worker_topics(kafka, budget, prefix)))
     try:
         records = asyncio.run(load_raw(kafka, topics, args.records))
@@ -258,32 +318,41 @@ def main() -> int:
         tune_gc()
         plain_before = _plain(kafka, topics, plain_outs[0], records)
         with tempfile.TemporaryDirectory(prefix="qikflow-bench-") as home:
-            worker_rate = run_worker(kafka, topics, records, Path(home))
+            worker = run_worker(kafka, worker_prefix, args.records, Path(home))
         plain_after = _plain(kafka, topics, plain_outs[1], records)
     finally:
         # The broker is shared: leave no topics behind.
-        asyncio.run(delete_topics(kafka, (topics.prefix, *(p.prefix for p in plain_outs))))
-    plain = (plain_before + plain_after) / 2
-    ratio = worker_rate / plain
+        asyncio.run(delete_topics(kafka, (topics.prefix, worker_prefix.prefix,
+                                          *(p.prefix for p in plain_outs))))
+    plain = (plain_before.per_s + plain_after.per_s) / 2
+    ratio = worker.per_s / plain
+    plain_cpu = (plain_before.cpu_us_per_record + plain_after.cpu_us_per_record) / 2
+    cpu_ratio = plain_cpu / worker.cpu_us_per_record
     print_table(
-        ["pipeline", "raw records/s"],
-        [["plain aiokafka loop (no dedup), before", f"{plain_before:,.0f}"],
-         ["plain aiokafka loop (no dedup), after", f"{plain_after:,.0f}"],
-         ["qikflow worker (1 process, with the state and window agents)",
-          f"{worker_rate:,.0f}"],
-         ["ratio worker / mean of plain", f"{ratio:.2f}"]],
+        ["pipeline", "raw records/s", "cores", "CPU µs/record"],
+        [["plain aiokafka loop (no dedup), before", *_figures(plain_before)],
+         ["plain aiokafka loop (no dedup), after", *_figures(plain_after)],
+         ["qikflow worker (1 process, with the state and window agents)", *_figures(worker)],
+         ["ratio worker / mean of plain", f"{ratio:.2f}", "", f"{cpu_ratio:.2f}"]],
     )
     write_results("streams", {
-        "records": records, "plain_before_per_s": round(plain_before),
-        "plain_after_per_s": round(plain_after), "worker_per_s": round(worker_rate),
+        "records": records, "plain_before_per_s": round(plain_before.per_s),
+        "plain_after_per_s": round(plain_after.per_s), "worker_per_s": round(worker.per_s),
         "ratio": round(ratio, 3),
+        "plain_cpu_us_per_record": round(plain_cpu, 1),
+        "worker_cpu_us_per_record": round(worker.cpu_us_per_record, 1),
+        "worker_cores": round(worker.cores, 2), "cpu_ratio": round(cpu_ratio, 3),
     })
     return 0
 
 
-def _plain(kafka: KafkaSettings, topics: Topics, out: Topics, records: int) -> float:
+def _figures(rate: Rate) -> list[str]:
+    return [f"{rate.per_s:,.0f}", f"{rate.cores:.2f}", f"{rate.cpu_us_per_record:.0f}"]
+
+
+def _plain(kafka: KafkaSettings, topics: Topics, out: Topics, records: int) -> Rate:
     rate = asyncio.run(asyncio.wait_for(plain_loop(kafka, topics, out, records), 600))
-    print(f"plain loop: {rate:,.0f} raw records/s", flush=True)
+    print(f"plain loop: {rate.per_s:,.0f} raw records/s, {rate.cores:.2f} cores", flush=True)
     return rate
 
 
