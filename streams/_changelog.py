@@ -10,7 +10,6 @@ records, which it applies idempotently.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from faust.types import TP
@@ -24,14 +23,11 @@ class ChangelogOffsets:
         self._delivered: dict[TP, int] = {}
         self._persisted: dict[TP, int] = {}
 
-    def delivered(self, future: asyncio.Future[Any]) -> None:
-        """The done-callback of a changelog record's send."""
-        if future.cancelled() or future.exception() is not None:
-            return
-        metadata = future.result()
-        tp = TP(metadata.topic, metadata.partition)
-        if metadata.offset > self._delivered.get(tp, -1):
-            self._delivered[tp] = metadata.offset
+    def delivered(self, topic: str, partition: int, offset: int) -> None:
+        """The changelog holds its records up to `offset` of `partition`."""
+        tp = TP(topic, partition)
+        if offset > self._delivered.get(tp, -1):
+            self._delivered[tp] = offset
 
     def persist(self) -> None:
         """Tell the store how far its changelog goes (once per batch)."""

@@ -42,6 +42,7 @@ from qikflow.size_budget import TOPIC_LIMIT
 from streams._changelog import ChangelogOffsets
 from streams._output import Delivery, Output
 from streams._store import PartitionStore
+from streams.event_facts import EventFacts, EventFactsError
 from streams.events import Event
 from streams.headers import EVENT_ID, EVENT_TYPE
 
@@ -56,21 +57,21 @@ _SEPARATOR = b"\n"
 class StateFold(Generic[State]):
     """What one state fold does with an event; see the module doc."""
 
-    key: Callable[[Event], bytes | None]  # the table and record key, None: not this fold
+    key: Callable[[EventFacts], bytes | None]  # the table and record key, None: not this fold
     fold: Fold[State]  # the new state, None if unchanged
     encode: Callable[[State], bytes]  # the state as the table and the topic keep it
     decode: Callable[[bytes], State]
     record_type: str  # `message.state`, the `qikflow-event-type` header
 
 
-Fold = Callable[[State | None, Event], State | None]
+Fold = Callable[[State | None, EventFacts], State | None]
 
 
-def merging(of_event: Callable[[Event], State | None],
+def merging(of_event: Callable[[EventFacts], State | None],
             merge: Callable[[State, State], State]) -> Fold[State]:
     """A fold that merges what `of_event` makes of an event (None: nothing) into the
     current state, and says None when the merged state is the current one."""
-    def fold(current: State | None, event: Event) -> State | None:
+    def fold(current: State | None, event: EventFacts) -> State | None:
         made = of_event(event)
         if made is None:
             return None
@@ -118,12 +119,12 @@ class StateTable(Generic[State]):
                     position: bytes) -> None:
         """Fold one routed event (its JSON) into the table and publish the change, if any.
         `delivery` is that of the keyed record the event came in."""
-        step = self.step(Event.from_routed_json(value), position, delivery.source.partition)
+        step = self.step(_facts(value), position, delivery.source.partition)
         if step is not None:
             key, state = step
             await self.write(delivery, key, self._fold.encode(state), position, event_id)
 
-    def step(self, event: Event, position: bytes,
+    def step(self, event: EventFacts, position: bytes,
              partition: int) -> tuple[bytes, State] | None:
         """The table key and the state to publish for `event` (of keyed `partition`), or
         None."""
@@ -144,13 +145,26 @@ class StateTable(Generic[State]):
     async def write(self, delivery: Delivery, key: bytes, encoded: bytes, position: bytes,
                     event_id: str) -> None:
         """Store the state with the position of its event; queue its record, the change
-        published and the table's changelog both."""
+        published and the table's changelog both (sent by `flush()`)."""
         self._store.put(delivery.source.partition, key, position + _SEPARATOR + encoded)
         headers = [(EVENT_ID, event_id.encode()), (EVENT_TYPE, self._record_type)]
-        future = await self._output.send(delivery, self.topic.topic, key, encoded, headers,
-                                         partition=delivery.source.partition)
-        future.add_done_callback(self.changelog.delivered)
+        await self._output.queue(delivery, self.topic.topic, key, encoded, headers,
+                                 partition=delivery.source.partition,
+                                 delivered=self.changelog.delivered)
         self.published.inc()
+
+    async def flush(self) -> None:
+        """Send the changes queued in this batch (dedup calls it at the end of a batch)."""
+        await self._output.flush()
+
+
+def _facts(value: bytes) -> EventFacts:
+    """What the folds read of a routed event; JSON that is not one is read again with
+    `Event.from_json`, whose error says what is wrong (and dead-letters the event)."""
+    try:
+        return EventFacts.of_routed_json(value)
+    except EventFactsError:
+        return EventFacts.of_event(Event.from_json(value))
 
 
 def keyed_position(partition: int, offset: int, index: int) -> bytes:

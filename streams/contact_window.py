@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from streams.event_facts import EventFacts
 from streams.events import SCHEMA_VERSION, Event
 from streams.outbound_state import believed
 
@@ -65,6 +66,11 @@ class ContactWindow:
 
     @classmethod
     def of_event(cls, event: Event) -> ContactWindow | None:
+        """The window one incoming message opens (see `of_facts`)."""
+        return cls.of_facts(EventFacts.of_event(event))
+
+    @classmethod
+    def of_facts(cls, event: EventFacts) -> ContactWindow | None:
         """The window one incoming message opens; None for statuses and for messages
         without a contact number. Its time is the provider's, unless that is missing or
         later than the receipt (`believed`): then the receipt time."""

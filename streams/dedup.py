@@ -168,7 +168,7 @@ class Deduplicator:
                 return
             # seen_at == position: this very event, read again after a restart.
             remember = not fresh or seen_at > position
-        await self.output.send(
+        await self.output.queue(
             delivery, self._topics.event(event.event_type), event.key, event.value,
             event.headers,
         )
@@ -194,10 +194,9 @@ class Deduplicator:
         the source record as Faust would, and the source is acked only once it is delivered.
         """
         self._store.put(delivery.source.partition, key, value)
-        future = await self.output.send(
-            delivery, self._changelog, key, value, [], partition=delivery.source.partition
-        )
-        future.add_done_callback(self.changelog.delivered)
+        await self.output.queue(delivery, self._changelog, key, value, [],
+                                partition=delivery.source.partition,
+                                delivered=self.changelog.delivered)
 
     async def _forget(self, delivery: Delivery, key: bytes, previous: bytes | None) -> None:
         """An output of the event failed: put its table entry back as it was before."""
@@ -209,9 +208,12 @@ class Deduplicator:
         await self.output.send(delivery, self._changelog, key, previous, [],
                                partition=delivery.source.partition)
 
-    def finish_batch(self) -> None:
-        """Release the batch's records (each is acked once its outputs are delivered); tell
-        the stores how far their changelogs go."""
+    async def finish_batch(self) -> None:
+        """Send what the batch queued, then release its records (each is acked once its
+        outputs are delivered); tell the stores how far their changelogs go."""
+        await self.output.flush()
+        for state in self._states:
+            await state.flush()
         opened, self._open = self._open, []
         for delivery in opened:
             delivery.close()
@@ -266,7 +268,7 @@ def register(streams: StreamsApp) -> None:
         async for events in batches:
             for event in events:
                 await dedup.handle(event)
-            dedup.finish_batch()
+            await dedup.finish_batch()
 
     app.agent(keyed, name=names.DEDUP)(deduplicate)
 

@@ -360,45 +360,6 @@ class Event(_Record):
     def from_json(cls, data: bytes | str) -> Event:
         return _EVENT_ADAPTER.validate_json(data)
 
-    @classmethod
-    def from_routed_json(cls, data: bytes) -> Event:
-        """An event the router wrote (valid by construction), read without validating `raw`
-        and the content again: a third of the time `from_json` takes for a status. Times are
-        parsed; anything missing or malformed falls back to `from_json`, which says what."""
-        try:
-            fields = orjson.loads(data)
-            content = fields["content"]
-            if fields["kind"] == "status":
-                _status_parts(content)
-            fields["content"] = content_model(fields["type"]).model_construct(**content)
-            fields["received_at"] = parse_time(fields["received_at"])
-            fields["occurred_at"] = parse_time(fields["occurred_at"])
-            for name, model in (("context", ReplyContext), ("referral", Referral),
-                                ("group", Group)):
-                if fields.get(name) is not None:
-                    fields[name] = model.model_construct(**fields[name])
-            return cls.model_construct(**fields)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return cls.from_json(data)
-
-
-_CONTENT_TIMES = ("sent_at", "delivered_at", "read_at")
-
-
-def _status_parts(content: dict[str, Any]) -> None:
-    """A status content's times and version-2 objects, built in place, unvalidated."""
-    for name in _CONTENT_TIMES:
-        if name in content:
-            content[name] = parse_time(content[name])
-    if content.get("pricing") is not None:
-        content["pricing"] = Pricing.model_construct(**content["pricing"])
-    conversation = content.get("conversation")
-    if conversation is not None:
-        conversation["expires_at"] = parse_time(conversation.get("expires_at"))
-        content["conversation"] = Conversation.model_construct(**conversation)
-    if "errors" in content:
-        content["errors"] = [StatusError.model_construct(**error) for error in content["errors"]]
-
 
 def parse_time(value: str | None) -> datetime | None:
     """A time as the contract writes it (ISO 8601), or None."""

@@ -11,18 +11,20 @@ splits it into batches. Two consumers apply them:
 - dedup folds every callback into the message-state table and publishes each
   change on `<prefix>.message.state` (`streams/agents/message_state.py`).
 
-Both build a callback's state with `OutboundState.of_event`, so the two can never disagree.
+Both build a callback's state with `OutboundState.of_facts`, so the two can never disagree.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from streams.event_facts import EventFacts
 from streams.events import SCHEMA_VERSION, STATUS_RANK, Event, StatusContent, parse_time
 
 # A provider time later than the receipt by more than this is not believed: the state takes
@@ -69,21 +71,27 @@ class OutboundState:
 
     def merge(self, later: OutboundState) -> OutboundState:
         """This state with `later` (a callback that arrived after it) applied."""
-        merged = {name: _apply(rule, getattr(self, name), getattr(later, name))
-                  for name, rule in MERGE_RULES.items()}
-        return replace(self, **merged)
+        return OutboundState(self.message_id, *[
+            merged(getattr(self, name), getattr(later, name)) for name, merged in _MERGERS
+        ])
 
     @classmethod
     def of_event(cls, event: Event) -> OutboundState | None:
+        """The state one status callback says (see `of_facts`)."""
+        if not isinstance(event.content, StatusContent):
+            raise TypeError(f"event {event.event_id} of type {event.type} is not a status")
+        return cls.of_facts(EventFacts.of_event(event))
+
+    @classmethod
+    def of_facts(cls, event: EventFacts) -> OutboundState | None:
         """The state one status callback says; None for `unknown` and `deleted` statuses
         (they are kept on their topics and in `message_status_events`, and move no state:
         `deleted` concerns a message the customer deleted, not one the business sent).
         `played` ranks with `read`, which it implies, and sets `played_at`; it adds no
         callback to `statuses`, whose published names stay those of version 2."""
-        content = event.content
-        if not isinstance(content, StatusContent):
-            raise TypeError(f"event {event.event_id} of type {event.type} is not a status")
-        status = content.status
+        status = event.status
+        if status is None:
+            raise TypeError(f"event {event.event_id} is not a status")
         played = status == "played"
         if status not in STATUS_BITS and not played:
             return None
@@ -93,17 +101,17 @@ class OutboundState:
         return cls(
             message_id=event.message_id, account=event.account, contact=event.contact_number,
             status_rank=STATUS_RANK.get(status, 0), failed=failed,
-            error_code=content.error_code if failed else None,
-            error_title=_cut(content.error_title) if failed else None,
-            sent_at=_earliest(believed(content.sent_at, received),
+            error_code=event.error_code if failed else None,
+            error_title=_cut(event.error_title) if failed else None,
+            sent_at=_earliest(believed(event.sent_at, received),
                               at if status == "sent" else None),
-            delivered_at=_earliest(believed(content.delivered_at, received),
+            delivered_at=_earliest(believed(event.delivered_at, received),
                                    at if status == "delivered" else None),
-            read_at=_earliest(believed(content.read_at, received),
+            read_at=_earliest(believed(event.read_at, received),
                               at if status == "read" else None),
             failed_at=at if failed else None,
             updated_at=at or received,
-            pricing_category=_cut(content.pricing_category),
+            pricing_category=_cut(event.pricing_category),
             statuses=STATUS_BITS.get(status, 0),
             played_at=at if played else None,
         )
@@ -186,22 +194,39 @@ def _known(value: Any) -> bool:
     return value is not None and value != ""
 
 
-def _apply(rule: Rule, first: Any, second: Any) -> Any:
-    if rule is Rule.FIRST_KNOWN:
-        return first if _known(first) else second
-    if rule is Rule.ANY:
-        return bool(first or second)
-    if rule is Rule.UNION:
-        return int(first or 0) | int(second or 0)
-    if first is None:
-        return second
-    if second is None:
-        return first
-    return max(first, second) if rule is Rule.HIGHEST else min(first, second)
+def _first_known(first: Any, second: Any) -> Any:
+    return first if _known(first) else second
 
 
-def _earliest(first: datetime | None, second: datetime | None) -> datetime | None:
-    return _apply(Rule.EARLIEST, first, second)  # type: ignore[no-any-return]
+def _any(first: Any, second: Any) -> bool:
+    return bool(first or second)
+
+
+def _union(first: Any, second: Any) -> int:
+    return int(first or 0) | int(second or 0)
+
+
+def _known_extreme(pick: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """`pick` (max or min) of two values, of which an unknown (None) one never wins."""
+    def merged(first: Any, second: Any) -> Any:
+        if first is None:
+            return second
+        if second is None:
+            return first
+        return pick(first, second)
+    return merged
+
+
+_highest = _known_extreme(max)
+_earliest = _known_extreme(min)
+
+
+_RULE_FUNCTIONS: dict[Rule, Callable[[Any, Any], Any]] = {
+    Rule.FIRST_KNOWN: _first_known, Rule.ANY: _any, Rule.UNION: _union,
+    Rule.HIGHEST: _highest, Rule.EARLIEST: _earliest,
+}
+# The merge of each field after the key, in the order of the dataclass's fields.
+_MERGERS = tuple((name, _RULE_FUNCTIONS[MERGE_RULES[name]]) for name in _STORED[1:])
 
 
 def _utc(value: datetime) -> datetime:

@@ -17,20 +17,20 @@ from streams.events import MESSAGE_TYPES
 
 if TYPE_CHECKING:
     from streams.context import StreamsApp
-    from streams.events import Event
+    from streams.event_facts import EventFacts
 
 NAME = "contact-window"
 EVENT_TYPES = [f"message.{name}" for name in MESSAGE_TYPES]
 
 
-def key(event: Event) -> bytes | None:
+def key(event: EventFacts) -> bytes | None:
     if event.kind != "message" or not event.contact_number:
         return None
     return window_key(event.account, event.contact_number)
 
 
 # The window after a message, or None when it changes nothing.
-fold = merging(ContactWindow.of_event, ContactWindow.extend)
+fold = merging(ContactWindow.of_facts, ContactWindow.extend)
 
 FOLD: StateFold[ContactWindow] = StateFold(
     key=key,

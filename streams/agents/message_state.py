@@ -25,7 +25,7 @@ EVENT_TYPES = [f"status.{status}" for status in (*STATUS_BITS, "played")]
 
 # The state after a callback, or None when it changes nothing (an `unknown` status, a
 # resent or late callback).
-fold = merging(OutboundState.of_event, OutboundState.merge)
+fold = merging(OutboundState.of_facts, OutboundState.merge)
 
 FOLD: StateFold[OutboundState] = StateFold(
     key=lambda event: event.message_id.encode(),

@@ -17,6 +17,7 @@ from sinks.postgres import PostgresSink
 from streams._state_table import Fold
 from streams.agents import contact_window, message_state
 from streams.contact_window import ContactWindow
+from streams.event_facts import EventFacts
 from streams.events import Event, StatusContent
 from streams.outbound_state import MERGE_RULES, OutboundState
 from tests.sinks.events import T0, status, text_message
@@ -50,7 +51,8 @@ def conversation(message_id: str) -> list[Event]:
 def agent_state(fold: Fold[State], events: Sequence[Event]) -> State:
     state: State | None = None
     for event in events:
-        state = fold(state, event) or state
+        # What dedup's fold reads: the event's facts, from the JSON the router wrote.
+        state = fold(state, EventFacts.of_routed_json(event.to_json())) or state
     assert state is not None
     return state
 

@@ -21,6 +21,7 @@ import pytest
 
 from qikflow.topics import Topics
 from streams.agents.message_state import fold
+from streams.event_facts import EventFacts
 from streams.events import Event
 from streams.outbound_state import STATUS_BITS, OutboundState
 from streams.parsers import Parsed, parse_raw
@@ -40,11 +41,16 @@ def _events(bodies: list[bytes]) -> list[Event]:
     return events
 
 
+def routed(event: Event) -> EventFacts:
+    """What dedup's fold reads of an event: its facts, from the JSON the router wrote."""
+    return EventFacts.of_routed_json(event.to_json())
+
+
 def expected_states(bodies: list[bytes]) -> dict[bytes, dict[str, Any]]:
     """The final state of each message, folded here from the same bodies."""
     states: dict[str, OutboundState] = {}
     for event in _events(bodies):
-        folded = fold(states.get(event.message_id), event)
+        folded = fold(states.get(event.message_id), routed(event))
         if folded is not None:
             states[event.message_id] = folded
     return {key.encode(): state.to_record() for key, state in states.items()}
@@ -249,8 +255,8 @@ def test_a_worker_without_local_state_recovers_the_states_from_their_topic(
 @pytest.mark.parametrize("status", list(STATUS_BITS))
 def test_every_status_moves_a_new_state(status: str) -> None:
     (event,) = _events([meta_status("wamid.F", status, T0)])
-    state = fold(None, event)
+    state = fold(None, routed(event))
     assert state is not None
     assert state.statuses == STATUS_BITS[status]
-    assert fold(state, event) is None
+    assert fold(state, routed(event)) is None
     assert orjson.loads(state.to_json())["statuses_seen"] == [status]
