@@ -206,6 +206,7 @@ class Output:
             return
         producer = self._aiokafka or self._start_aiokafka()
         if partition is None:
+            assert key is not None  # a record without key or partition is sent alone
             partition = await self._batches.partition(producer, topic, key)
         await self._batches.queue(producer, delivery, topic, partition, key, value, headers,
                                   delivered)

@@ -21,9 +21,10 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from aiokafka.partitioner import DefaultPartitioner
+from streams._keyed import PartitionCache
 
 Delivered = Any  # a callable (topic, partition, last offset) -> None
+CACHE_BYTES = 4 * 1024 * 1024  # per topic: the partitions of recent keys
 
 
 class Awaiting(Protocol):
@@ -49,18 +50,17 @@ class ProducerBatches:
 
     def __init__(self) -> None:
         self._filling: dict[tuple[str, int], _Filling] = {}
-        self._partitions: dict[str, list[int]] = {}
-        # aiokafka's default, the one `send()` uses under Faust's producer: murmur2 of the
-        # key, as the Java client, so a key lands where other clients put it.
-        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, tuple[int, PartitionCache]] = {}
 
-    async def partition(self, producer: Any, topic: str, key: bytes | None) -> int:
-        """The partition `send()` would choose for `key` (never None here: every record
-        queued without a partition has a key)."""
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
-        return int(self._partitioner(key, partitions, partitions))
+    async def partition(self, producer: Any, topic: str, key: bytes) -> int:
+        """The partition `send()` would choose for `key` under Faust's producer (aiokafka's
+        default partitioner: murmur2 of the key, as the Java client), remembered per key as
+        the router does (`PartitionCache`): a message's statuses share a key."""
+        known = self._partitions.get(topic)
+        if known is None:
+            count = len(await producer.partitions_for(topic))
+            known = self._partitions[topic] = (count, PartitionCache(count, CACHE_BYTES))
+        return known[1](key)
 
     async def queue(self, producer: Any, awaiting: Awaiting, topic: str, partition: int,
                     key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
@@ -100,11 +100,13 @@ class ProducerBatches:
         future.add_done_callback(functools.partial(_settled, filling, where))
 
     async def send_all(self, producer: Any) -> None:
-        """Send every batch being filled (at the end of a batch of consumed records); the
-        partitions are looked up again for the next one."""
+        """Send every batch being filled (at the end of a batch of consumed records); a topic
+        whose partition count changed starts a new cache."""
         for where in list(self._filling):
             await self.send(where, producer)
-        self._partitions.clear()
+        for topic, (count, _) in list(self._partitions.items()):
+            if len(await producer.partitions_for(topic)) != count:
+                del self._partitions[topic]
 
 
 def _settled(filling: _Filling, where: tuple[str, int], future: asyncio.Future[Any]) -> None:
