@@ -41,8 +41,7 @@ class TaskDeadline:
     """Cancels the task that made it once `delay_s` has passed and the loop has then read its
     sockets (a Deadline): what `asyncio.timeout` does, with one timer and no context manager,
     for the webhook's hot path (docs/performance.md: two `asyncio.timeout` and one
-    `asyncio.wait` a request cost about a tenth of the ingest's CPU). With
-    `io_grace=False` it is a plain timer, due after `delay_s` exactly.
+    `asyncio.wait` a request cost about a tenth of the ingest's CPU).
 
     The block it guards catches CancelledError and asks `expired()`: True means the
     cancellation was this deadline's (and it is taken back), so the block overran; False,
@@ -52,16 +51,13 @@ class TaskDeadline:
 
     __slots__ = ("_deadline", "_due", "_task")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float, *,
-                 io_grace: bool = True) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> None:
         task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("TaskDeadline outside a task")
         self._task = task
         self._due = False
-        self._deadline: Deadline | asyncio.TimerHandle = (
-            Deadline(loop, delay_s, self._cancel_task) if io_grace
-            else loop.call_later(delay_s, self._cancel_task))
+        self._deadline = Deadline(loop, delay_s, self._cancel_task)
 
     def _cancel_task(self) -> None:
         self._due = True
@@ -72,3 +68,58 @@ class TaskDeadline:
 
     def cancel(self) -> None:
         self._deadline.cancel()
+
+
+class AckDeadline:
+    """One timer for one produce and its acknowledgement, due `delay_s` after it is made.
+
+    While `producer.send()` runs (it waits only while the producer's buffer is full or the
+    topic's metadata is missing) the timer cancels the task, as TaskDeadline does; once
+    `until_done(delivery)` waits for the acknowledgement, it ends that wait instead, and the
+    delivery itself is never cancelled (a late one may still succeed). `cancel()` at the end,
+    whatever happened. The publisher used an `asyncio.timeout` and an `asyncio.wait`, then
+    two timers (docs/performance.md).
+    """
+
+    __slots__ = ("_due", "_task", "_timer", "_waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> None:
+        task = asyncio.current_task(loop)
+        if task is None:
+            raise RuntimeError("AckDeadline outside a task")
+        self._task = task
+        self._due = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._timer = loop.call_later(delay_s, self._fire)
+
+    def _fire(self) -> None:
+        self._due = True
+        if self._waiter is None:
+            self._task.cancel()
+        elif not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def expired(self) -> bool:
+        """After a CancelledError from `send()`: True (the cancellation taken back) when it
+        was this deadline's."""
+        return self._due and self._task.uncancel() == 0
+
+    async def until_done(self, future: asyncio.Future[object]) -> None:
+        """Return once `future` is done or the deadline has come, whichever is first."""
+        if self._due:
+            return
+        waiter: asyncio.Future[None] = future.get_loop().create_future()
+        self._waiter = waiter
+
+        def wake(_: object) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        future.add_done_callback(wake)
+        try:
+            await waiter
+        finally:
+            future.remove_done_callback(wake)
+
+    def cancel(self) -> None:
+        self._timer.cancel()

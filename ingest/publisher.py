@@ -37,7 +37,7 @@ from ingest._producer import (
     refused_record,
     spent_producer,
 )
-from ingest.deadlines import TaskDeadline
+from ingest.deadlines import AckDeadline
 from ingest.errors import RawTopicTooSmallError
 from ingest.metrics import IngestMetrics
 from ingest.outage import ClientQuiet, Outage
@@ -305,32 +305,30 @@ class RawPublisher:
         producer = producer or self._producer
         if producer is None:
             raise KafkaConnectionError("no Kafka producer connected")
-        loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        due = loop.time() + timeout_s
-        # One timer each, not asyncio.timeout and asyncio.wait: this runs once a webhook
-        # (docs/performance.md). send() waits only while the producer's buffer is full or
-        # the topic's metadata is missing; cancelling it then is what asyncio.timeout did.
-        deadline = TaskDeadline(loop, timeout_s, io_grace=False)
+        # One timer, not asyncio.timeout and asyncio.wait: this runs once a webhook.
+        deadline = AckDeadline(asyncio.get_running_loop(), timeout_s)
         try:
-            delivery = await producer.send(self.topic, record.body, headers=record.headers())
-        except asyncio.CancelledError:
-            if deadline.expired():
-                raise TimeoutError from None
-            raise
+            try:
+                delivery = await producer.send(self.topic, record.body,
+                                               headers=record.headers())
+            except asyncio.CancelledError:
+                if deadline.expired():
+                    raise TimeoutError from None
+                raise
+            if not delivery.done():
+                # Waited on, never cancelled: a delivery that outlives its request may still
+                # succeed (the body is then in Kafka and in the spool; the receipt id marks
+                # the copy).
+                try:
+                    await deadline.until_done(delivery)
+                finally:
+                    if not delivery.done():
+                        delivery.add_done_callback(consume_result)
+                if not delivery.done():
+                    raise TimeoutError
         finally:
             deadline.cancel()
-        if not delivery.done():
-            # Waited on, never cancelled: a delivery that outlives its request may still
-            # succeed (the body is then in Kafka and in the spool; the receipt id marks
-            # the copy).
-            try:
-                await _wait_until(loop, delivery, due)
-            finally:
-                if not delivery.done():
-                    delivery.add_done_callback(consume_result)
-            if not delivery.done():
-                raise TimeoutError
         delivery.result()
         self._produce_seconds.observe(time.perf_counter() - started)
 
@@ -356,25 +354,6 @@ class RawPublisher:
     async def answers_metadata(self, timeout_s: float) -> bool:
         """True when Kafka answers a metadata request on a connection of its own."""
         return await answers_metadata(self.kafka.client_options(), timeout_s)
-
-
-async def _wait_until(loop: asyncio.AbstractEventLoop, future: asyncio.Future[object],
-                      due: float) -> None:
-    """Return once `future` is done or the loop's clock reaches `due`, whichever comes
-    first; `future` is left alone (asyncio.wait without its sets and tasks)."""
-    waiter: asyncio.Future[None] = loop.create_future()
-
-    def wake(_: object = None) -> None:
-        if not waiter.done():
-            waiter.set_result(None)
-
-    timer = loop.call_at(due, wake)
-    future.add_done_callback(wake)
-    try:
-        await waiter
-    finally:
-        timer.cancel()
-        future.remove_done_callback(wake)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
