@@ -8,8 +8,11 @@ bytes all requests hold at once.
 
 from __future__ import annotations
 
+import os
 import resource
 from dataclasses import dataclass
+
+from prometheus_client import Gauge
 
 from ingest.metrics import IngestMetrics
 from ingest.refusals import RefusalSummary
@@ -68,19 +71,29 @@ class BodyMemoryBudget:
     def __init__(self, max_bytes: int, metrics: IngestMetrics) -> None:
         self.max_bytes = max_bytes
         self.held = 0
-        self._gauge = metrics.body_memory_bytes
+        gauge = metrics.body_memory_bytes
+        self._gauge: Gauge | None = None
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # Several workers: each one's value is a file that /metrics sums, so it is
+            # written on every change.
+            self._gauge = gauge
+        else:
+            # One process: read when scraped, instead of set (under a lock) twice a request.
+            gauge.set_function(lambda: self.held)
 
     def reserve(self, size: int) -> bool:
         """Hold `size` more bytes; False (nothing held) when that would pass the limit."""
         if self.held + size > self.max_bytes:
             return False
         self.held += size
-        self._gauge.set(self.held)
+        if self._gauge is not None:
+            self._gauge.set(self.held)
         return True
 
     def release(self, size: int) -> None:
         self.held -= size
-        self._gauge.set(self.held)
+        if self._gauge is not None:
+            self._gauge.set(self.held)
 
 
 class BodyHold:
