@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 IO_GRACE_S = 0.05
 
@@ -52,10 +53,7 @@ class TaskDeadline:
     __slots__ = ("_deadline", "_due", "_task")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> None:
-        task = asyncio.current_task(loop)
-        if task is None:
-            raise RuntimeError("TaskDeadline outside a task")
-        self._task = task
+        self._task = _running_task(loop)
         self._due = False
         self._deadline = Deadline(loop, delay_s, self._cancel_task)
 
@@ -84,10 +82,7 @@ class AckDeadline:
     __slots__ = ("_due", "_task", "_timer", "_waiter")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> None:
-        task = asyncio.current_task(loop)
-        if task is None:
-            raise RuntimeError("AckDeadline outside a task")
-        self._task = task
+        self._task = _running_task(loop)
         self._due = False
         self._waiter: asyncio.Future[None] | None = None
         self._timer = loop.call_later(delay_s, self._fire)
@@ -123,3 +118,10 @@ class AckDeadline:
 
     def cancel(self) -> None:
         self._timer.cancel()
+
+
+def _running_task(loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
+    task = asyncio.current_task(loop)
+    if task is None:
+        raise RuntimeError("a deadline that cancels its task is made inside one")
+    return task
