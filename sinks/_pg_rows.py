@@ -333,12 +333,14 @@ _TIMES = ("sent_at", "delivered_at", "read_at", "failed_at", "updated_at", "play
 
 
 def _optout_row(event: OptOutEvent) -> OptOutRow:
-    if not event.contact_number:
+    contact = event.contact_number or event.contact_user_id
+    if not contact:
         raise PoisonRecordError(
-            f"opt-out {event.event_id} has no contact number; there is no one to record"
+            f"opt-out {event.event_id} has neither a contact number nor a user id; there is "
+            "no one to record"
         )
     return OptOutRow(
-        account=event.account, contact=event.contact_number, contact_name=event.contact_name,
+        account=event.account, contact=contact, contact_name=event.contact_name,
         opted_out_at=utc(event.occurred_at or event.received_at), message_id=event.message_id,
         event_id=event.event_id, matched=event.matched, text=event.text,
         received_at=utc(event.received_at),

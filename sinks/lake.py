@@ -169,7 +169,8 @@ def _row(record: SinkRecord) -> dict[str, Any]:
                    phone_number_id=event.phone_number_id,
                    business_account_id=event.business_account_id, **notice_columns(event))
     elif isinstance(event, OptOutEvent):
-        row.update(contact_name=event.contact_name, message_id=event.message_id)
+        row.update(contact_name=event.contact_name, message_id=event.message_id,
+                   contact_user_id=event.contact_user_id)
         raw = event.to_json()
         row.update(kind="optout", text=event.text,
                    content=orjson.dumps({"matched": event.matched}).decode())

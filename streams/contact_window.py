@@ -72,13 +72,14 @@ class ContactWindow:
     @classmethod
     def of_facts(cls, event: EventFacts) -> ContactWindow | None:
         """The window one incoming message opens; None for statuses and for messages
-        without a contact number. Its time is the provider's, unless that is missing or
-        later than the receipt (`believed`): then the receipt time."""
-        if event.kind != "message" or not event.contact_number:
+        without a contact (a number, else a business-scoped user id). Its time is the
+        provider's, unless that is missing or later than the receipt (`believed`): then the
+        receipt time."""
+        if event.kind != "message" or not event.contact:
             return None
         received = event.received_at.astimezone(UTC)
         at = believed(event.occurred_at, received) or received
-        return cls(event.account, event.contact_number, at, at, event.message_id)
+        return cls(event.account, event.contact, at, at, event.message_id)
 
     # -- the published form (`<prefix>.contact.window`) --------------------------------
 

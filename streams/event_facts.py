@@ -33,7 +33,7 @@ class EventFacts:
     kind: str  # "message" or "status"
     account: str
     message_id: str
-    contact_number: str | None
+    contact: str | None  # the number, E.164; else the business-scoped user id
     received_at: datetime
     occurred_at: datetime | None
     status: str | None = None
@@ -47,15 +47,16 @@ class EventFacts:
     @classmethod
     def of_event(cls, event: Event) -> EventFacts:
         content = event.content
+        contact = event.contact_number or event.contact_user_id
         if isinstance(content, StatusContent):
             return cls(
-                event.event_id, event.kind, event.account, event.message_id,
-                event.contact_number, event.received_at, event.occurred_at, content.status,
-                content.error_code, content.error_title, content.pricing_category,
-                content.sent_at, content.delivered_at, content.read_at,
+                event.event_id, event.kind, event.account, event.message_id, contact,
+                event.received_at, event.occurred_at, content.status, content.error_code,
+                content.error_title, content.pricing_category, content.sent_at,
+                content.delivered_at, content.read_at,
             )
-        return cls(event.event_id, event.kind, event.account, event.message_id,
-                   event.contact_number, event.received_at, event.occurred_at)
+        return cls(event.event_id, event.kind, event.account, event.message_id, contact,
+                   event.received_at, event.occurred_at)
 
     @classmethod
     def of_routed_json(cls, data: bytes) -> EventFacts:
@@ -67,7 +68,8 @@ class EventFacts:
             if received is None:
                 raise EventFactsError("the event has no receipt time")
             common = (fields["event_id"], fields["kind"], fields["account"],
-                      fields["message_id"], fields["contact_number"], received,
+                      fields["message_id"],
+                      fields["contact_number"] or fields.get("contact_user_id"), received,
                       parse_time(fields["occurred_at"]))
             if fields["kind"] != "status":
                 return cls(*common)

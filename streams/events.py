@@ -409,6 +409,9 @@ class OptOutEvent(_Record):
                           "or `optout:<event id>` of a marketing `stop` (contact.preferences).")
     type: Literal["contact.optout"] = "contact.optout"
     contact_number: str | None = Field(description="The customer's number, E.164.")
+    contact_user_id: str | None = Field(
+        None, description="The customer's business-scoped user id, where sent (the key of "
+        "a customer who shares no number).", exclude_if=lambda value: value is None)
     contact_name: str | None
     account: str
     message_id: str = Field(description="The incoming message that asked to stop, or the "
@@ -422,7 +425,7 @@ class OptOutEvent(_Record):
 
     @property
     def key(self) -> bytes:
-        return (self.contact_number or self.message_id).encode()
+        return (self.contact_number or self.contact_user_id or self.message_id).encode()
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"))

@@ -99,7 +99,7 @@ class OutboundState:
         at = believed(event.occurred_at, received)
         failed = status == "failed"
         return cls(
-            message_id=event.message_id, account=event.account, contact=event.contact_number,
+            message_id=event.message_id, account=event.account, contact=event.contact,
             status_rank=STATUS_RANK.get(status, 0), failed=failed,
             error_code=event.error_code if failed else None,
             error_title=_cut(event.error_title) if failed else None,

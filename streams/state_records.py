@@ -28,7 +28,8 @@ class MessageStateRecord(_Record):
     type: Literal["message.state"] = "message.state"
     message_id: str
     account: str
-    contact: str | None = Field(description="The recipient's number, E.164.")
+    contact: str | None = Field(description="The recipient's number, E.164; else their "
+                                "business-scoped user id, when the provider sent no number.")
     status: Literal["sent", "delivered", "read", "failed"] = Field(
         description="The highest status reached (sent < delivered < read), or `failed` "
         "when only a failure arrived. A message can be `failed` and read: see `failed`.")
@@ -56,7 +57,8 @@ class ContactWindowRecord(_Record):
 
     type: Literal["contact.window"] = "contact.window"
     account: str
-    contact: str = Field(description="The contact's number, E.164.")
+    contact: str = Field(description="The contact's number, E.164; else their "
+                         "business-scoped user id, when the provider sent no number.")
     opened_at: datetime = Field(description="The first incoming message of this window.")
     closes_at: datetime = Field(
         description="24 hours after the latest incoming message: free-form messages may be "

@@ -45,7 +45,8 @@ def register(subparsers: Any) -> None:
             "Read the contact's window from PostgreSQL (the postgres sink keeps it). Exit "
             "status: 0 open, 3 closed or no incoming message on record, 1 the database "
             "failed, 2 bad input."))
-    window.add_argument("phone", help="the contact's number, e.g. +919800000001")
+    window.add_argument("phone", help="the contact's number, e.g. +919800000001, or the "
+                        "business-scoped user id of a customer who shares no number")
     window.add_argument("--account", default=None, help="account label (default: every one)")
     window.add_argument("--json", action="store_true", help="print JSON")
     window.set_defaults(handler=_window)

@@ -4,6 +4,7 @@ until when, from the `contact_windows` table the PostgreSQL sink keeps
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,9 @@ from qikflow.operations.database import Database
 from qikflow.operations.errors import BadInputError
 from streams.contact_window import ContactWindow
 from streams.parsers.json_fields import e164
+
+# A business-scoped user id: a country code, then dot-separated parts (`IN.ENT.7719...`).
+USER_ID = re.compile(r"[A-Z]{2}(\.[A-Za-z0-9]+)+")
 
 QUERY = """
 SELECT account, contact, opened_at, last_incoming_at, last_message_id
@@ -54,12 +58,17 @@ class WindowAnswer:
 
 
 def contact_number(phone: str) -> str:
-    """The E.164 form of what the operator typed (`+91 98000 00001`, `919800000001`)."""
+    """The contact as the window table keys it: the E.164 form of a number the operator
+    typed (`+91 98000 00001`, `919800000001`), or a business-scoped user id as sent
+    (`IN.5522004411223344`: a customer who shares no number)."""
     number = e164(phone)
-    if number is None:
-        raise BadInputError(f"not a phone number: {phone!r} (give 6 to 15 digits, e.g. "
-                            "+919800000001)")
-    return number
+    if number is not None:
+        return number
+    if USER_ID.fullmatch(phone.strip()):
+        return phone.strip()
+    raise BadInputError(f"not a phone number: {phone!r} (give 6 to 15 digits, e.g. "
+                        "+919800000001, or a business-scoped user id, e.g. "
+                        "IN.5522004411223344)")
 
 
 async def windows(db: Database, phone: str, account: str | None = None,

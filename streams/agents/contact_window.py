@@ -24,9 +24,9 @@ EVENT_TYPES = [f"message.{name}" for name in MESSAGE_TYPES]
 
 
 def key(event: EventFacts) -> bytes | None:
-    if event.kind != "message" or not event.contact_number:
+    if event.kind != "message" or not event.contact:
         return None
-    return window_key(event.account, event.contact_number)
+    return window_key(event.account, event.contact)
 
 
 # The window after a message, or None when it changes nothing.

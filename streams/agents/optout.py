@@ -34,6 +34,7 @@ def optout_event(event: Event) -> OptOutEvent | None:
     return OptOutEvent(
         event_id=f"optout:{event.message_id}",
         contact_number=event.contact_number,
+        contact_user_id=event.contact_user_id,
         contact_name=event.contact_name,
         account=event.account,
         message_id=event.message_id,

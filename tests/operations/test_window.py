@@ -14,6 +14,7 @@ from sinks.base import SinkRecord
 from sinks.postgres import PostgresSink
 from tests._ports import free_port
 from tests.sinks.events import text_message
+from tests.streams.fixtures import events
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -70,6 +71,24 @@ async def test_open_closed_and_no_window(database_url: str,
 def test_a_number_that_is_none_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["window", "call me"]) == 2
     assert "qikflow window: not a phone number: 'call me'" in capsys.readouterr().err
+
+
+async def test_a_customer_known_only_by_user_id_is_looked_up_by_it(
+    database_url: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    (first, _) = events("meta-user-id-only")
+    recent = first.model_copy(update={"occurred_at": NOW - timedelta(hours=1),
+                                      "received_at": NOW - timedelta(hours=1)})
+    sink = PostgresSink(database_url)
+    await sink.setup()
+    try:
+        await sink.write([SinkRecord("t", 0, 0, recent)])
+    finally:
+        await sink.close()
+    assert await asyncio.to_thread(main, ["window", "IN.5522004411223344"]) == 0
+    assert "IN.5522004411223344 (account " in capsys.readouterr().out
+    assert await asyncio.to_thread(main, ["window", "IN."]) == 2
+    assert "or a business-scoped user id" in capsys.readouterr().err
 
 
 def test_a_database_that_is_down_is_reported(monkeypatch: pytest.MonkeyPatch,

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import asyncpg
 
+from streams.agents.optout import optout_event
+from streams.contact_window import ContactWindow
+from streams.event_facts import EventFacts
+from streams.events import OptOutEvent, TextContent
 from tests.sinks.harness import write_postgres
 from tests.streams.fixtures import events
 
@@ -65,3 +69,31 @@ async def test_identity_group_edit_revoke_and_flow_columns(database_url: str) ->
     assert all(plain[name] is None for name in (
         "phone_number_id", "business_account_id", "contact_wa_id", "contact_user_id",
         "group_id", "original_message_id", "flow_name", "flow_response"))
+
+
+async def test_a_customer_known_only_by_user_id_can_opt_out_and_has_a_window(
+    database_url: str,
+) -> None:
+    """Their "STOP" is an opt-out keyed and stored by the user id, and their messages open a
+    window under it: in the state the worker folds and in PostgreSQL alike."""
+    first, second = events("meta-user-id-only")
+    stop = second.model_copy(update={"content": TextContent(body="STOP")})
+    optout = optout_event(stop)
+    assert optout is not None
+    assert (optout.contact_number, optout.contact_user_id, optout.key) == (
+        None, "IN.5522004411223344", b"IN.5522004411223344")
+    assert OptOutEvent.from_json(optout.to_json()) == optout
+    window = ContactWindow.of_facts(EventFacts.of_routed_json(first.to_json()))
+    assert window is not None and window.contact == "IN.5522004411223344"
+    await write_postgres(database_url, [first, stop, optout])
+    connection = await asyncpg.connect(database_url)
+    try:
+        opted_out = await connection.fetchval(
+            "SELECT message_id FROM contact_optouts WHERE contact = $1", "IN.5522004411223344")
+        last = await connection.fetchval(
+            "SELECT last_message_id FROM contact_windows WHERE contact = $1",
+            "IN.5522004411223344")
+    finally:
+        await connection.close()
+    assert opted_out == stop.message_id
+    assert last == stop.message_id
