@@ -25,6 +25,7 @@ reads it should guess.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable
 from typing import NamedTuple, Protocol
@@ -175,38 +176,46 @@ def read_keyed(message: KeyedRecord) -> list[KeyedEvent]:
     if not value.startswith(MAGIC):
         return [_single(message, value)]
     events: list[KeyedEvent] = []
-    view = memoryview(value)
     position, end = len(MAGIC), len(value)
+    unpack_entry, entry_size = _ENTRY.unpack_from, _ENTRY.size
+    unpack_header, header_size = _HEADER.unpack_from, _HEADER.size
+    header_name = _header_name
     try:
         while position < end:
-            id_len, type_len, key_len, header_count, value_len = _ENTRY.unpack_from(
-                view, position
-            )
-            position += _ENTRY.size
-            event_id = str(view[position : position + id_len], "utf-8")
+            id_len, type_len, key_len, header_count, value_len = unpack_entry(value, position)
+            position += entry_size
+            encoded_id = value[position : position + id_len]
             position += id_len
-            event_type = str(view[position : position + type_len], "utf-8")
+            encoded_type = value[position : position + type_len]
             position += type_len
-            key = bytes(view[position : position + key_len])
+            key = value[position : position + key_len]
             position += key_len
             headers: Headers = []
             for _ in range(header_count):
-                name_len, header_len = _HEADER.unpack_from(view, position)
-                position += _HEADER.size
-                name = str(view[position : position + name_len], "utf-8")
+                name_len, header_len = unpack_header(value, position)
+                position += header_size
+                encoded_name = value[position : position + name_len]
+                name = header_name(encoded_name)
                 position += name_len
-                headers.append((name, bytes(view[position : position + header_len])))
+                headers.append((name, value[position : position + header_len]))
                 position += header_len
-            body = bytes(view[position : position + value_len])
+            body = value[position : position + value_len]
             position += value_len
             if position > end:
                 raise KeyedBundleError("bundle truncated")
-            headers += ((names.EVENT_ID, event_id.encode()),
-                        (names.EVENT_TYPE, event_type.encode()))
-            events.append(KeyedEvent(event_id, event_type, key, body, headers))
+            headers += ((names.EVENT_ID, encoded_id), (names.EVENT_TYPE, encoded_type))
+            events.append(KeyedEvent(encoded_id.decode(), encoded_type.decode(), key, body,
+                                     headers))
     except (struct.error, UnicodeDecodeError) as exc:
         raise KeyedBundleError(f"malformed bundle: {exc}") from exc
     return events
+
+
+@functools.lru_cache(maxsize=1024)
+def _header_name(encoded: bytes) -> str:
+    """A header name from its bytes (UnicodeDecodeError when it is no UTF-8): every event
+    of a bundle carries the same few, so they are decoded once."""
+    return encoded.decode()
 
 
 def _single(message: KeyedRecord, value: bytes) -> KeyedEvent:
