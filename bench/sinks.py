@@ -3,9 +3,11 @@
 Usage: `make bench`, or with Kafka and PostgreSQL running:
     QIKFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 QIKFLOW_DATABASE_URL=postgresql://... \\
     .venv/bin/python -m bench.sinks [--events 50000]
-Two figures per store: the sink's `write` alone, and the whole driver (Kafka fetch, decode,
-write, commit) draining a topic backlog. The traffic is one incoming text per three status
-events (sent, delivered, read of one outbound message), like real WhatsApp traffic.
+Two figures per store, measured in the same run: the sink's `write` alone, and the whole
+driver (Kafka fetch, decode, write, commit) draining a topic backlog; their ratio, and the
+CPU this process (the sink's: its Kafka consumer, decode and write) spent per event in each.
+The traffic is one incoming text per three status events (sent, delivered, read of one
+outbound message), like real WhatsApp traffic.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -60,16 +63,25 @@ def traffic(count: int, tag: str) -> list[Event]:
     return events
 
 
-async def bench_write(sink: Sink, events: list[Event], batch: int) -> float:
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """Events per second, and this process's CPU microseconds per event (all threads)."""
+
+    events_per_s: float
+    cpu_us_per_event: float
+
+
+async def bench_write(sink: Sink, events: list[Event], batch: int) -> Rate:
     """Events per second through `sink.write` alone."""
     records = [SinkRecord("bench", 0, n, event) for n, event in enumerate(events)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(records), batch):
         await sink.write(records[start:start + batch])
-    return len(records) / (time.perf_counter() - started)
+    cpu_s = time.process_time() - cpu
+    return Rate(len(records) / (time.perf_counter() - started), cpu_s / len(records) * 1e6)
 
 
-async def bench_driver(sink: Sink, events: list[Event], batch: int, bootstrap: str) -> float:
+async def bench_driver(sink: Sink, events: list[Event], batch: int, bootstrap: str) -> Rate:
     """Events per second for the driver draining a backlog of `events` from Kafka."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     kafka = KafkaSettings(bootstrap=bootstrap, QIKFLOW_TOPIC_PREFIX=prefix)
@@ -89,19 +101,24 @@ async def bench_driver(sink: Sink, events: list[Event], batch: int, bootstrap: s
     registry = driver.metrics.registry
     labels = {"sink": sink.name}
     started: float | None = None
+    cpu = 0.0
     first = 0.0
     while True:
         written = registry.get_sample_value("qikflow_sink_written_records_total", labels) or 0
         if started is None and written > 0:
-            started = time.perf_counter()  # from the first write: excludes group join
+            # From the first write: excludes the group join.
+            started, cpu = time.perf_counter(), time.process_time()
             first = written
         if written >= len(events):
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - (started or time.perf_counter())
+    cpu_s = time.process_time() - cpu
     driver.stop.set()
     await task
-    return (len(events) - first) / elapsed if elapsed > 0 else float("nan")
+    if elapsed <= 0:
+        return Rate(float("nan"), float("nan"))
+    return Rate((len(events) - first) / elapsed, cpu_s / (len(events) - first) * 1e6)
 
 
 async def main(total: int, batches: list[int]) -> None:
@@ -113,6 +130,19 @@ async def main(total: int, batches: list[int]) -> None:
         admin_url = server.url()
     rows: list[list[str]] = []
     figures: dict[str, float] = {}
+
+    def record(store: str, batch: int, write: Rate, driver: Rate) -> None:
+        rows.append([store, str(batch), f"{write.events_per_s:,.0f}",
+                     f"{driver.events_per_s:,.0f}",
+                     f"{driver.events_per_s / write.events_per_s:.2f}",
+                     f"{write.cpu_us_per_event:.0f}", f"{driver.cpu_us_per_event:.0f}"])
+        figures[f"{store}_write_events_per_s_batch_{batch}"] = write.events_per_s
+        figures[f"{store}_driver_events_per_s_batch_{batch}"] = driver.events_per_s
+        figures[f"{store}_driver_to_write_ratio_batch_{batch}"] = (
+            driver.events_per_s / write.events_per_s)
+        figures[f"{store}_write_cpu_us_per_event_batch_{batch}"] = write.cpu_us_per_event
+        figures[f"{store}_driver_cpu_us_per_event_batch_{batch}"] = driver.cpu_us_per_event
+
     for batch in batches:
         name, url = await create_database(admin_url, "bench")
         try:
@@ -124,9 +154,7 @@ async def main(total: int, batches: list[int]) -> None:
                                              bootstrap)
         finally:
             await drop_database(admin_url, name)
-        rows.append(["postgres", str(batch), f"{write_rate:,.0f}", f"{driver_rate:,.0f}"])
-        figures[f"postgres_write_events_per_s_batch_{batch}"] = write_rate
-        figures[f"postgres_driver_events_per_s_batch_{batch}"] = driver_rate
+        record("postgres", batch, write_rate, driver_rate)
         with tempfile.TemporaryDirectory() as lake_dir:
             lake = LakeSink(Path(lake_dir), roll_bytes=64 * 1024 * 1024, roll_interval_s=300,
                             compact_min_files=6)
@@ -136,14 +164,13 @@ async def main(total: int, batches: list[int]) -> None:
             lake_driver = await bench_driver(
                 LakeSink(Path(lake_dir) / "d", roll_bytes=64 * 1024 * 1024, roll_interval_s=300,
                          compact_min_files=6), traffic(total, "d"), batch, bootstrap)
-        rows.append(["lake", str(batch), f"{lake_write:,.0f}", f"{lake_driver:,.0f}"])
-        figures[f"lake_write_events_per_s_batch_{batch}"] = lake_write
-        figures[f"lake_driver_events_per_s_batch_{batch}"] = lake_driver
+        record("lake", batch, lake_write, lake_driver)
     print(f"\n{total} events per run (1 incoming text : 3 statuses); PostgreSQL rows per "
-          "event: 1 inbound row, or 1 status row + 1 outbound upsert\n")
-    print_table(["sink", "batch", "write events/s", "driver events/s (Kafka -> store)"], rows)
+          "event: 1 inbound row, or 1 status row + 1 outbound upsert; CPU: this process "
+          "(the sink's), all threads, per event\n")
+    print_table(["sink", "batch", "write events/s", "driver events/s (Kafka -> store)",
+                 "driver/write", "write CPU us/ev", "driver CPU us/ev"], rows)
     write_results("sinks", {"events": total, "batches": batches, **figures})
-
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
