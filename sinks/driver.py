@@ -6,7 +6,8 @@ records:
 
 1. collect up to `sink_batch_max_records`: while the consumer is behind, at most
    `sink_batch_within_ms` from the first record; once it has caught up, at once;
-2. decode each record; one that does not decode goes to `<prefix>.sink.dlq` at once;
+2. decode each record (an event's content by the model of its type: `sinks/_decode.py`);
+   one that does not decode goes to `<prefix>.sink.dlq` at once;
 3. `sink.write(batch)`: a retriable SinkError (store down) retries the same batch with
    exponential backoff, forever, until it succeeds or the process is asked to stop;
    a non-retriable one splits the batch in halves until the poison record is alone,
@@ -36,6 +37,7 @@ from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import ensure_topics
 from qikflow.topics import Topics
 from sinks import _topics
+from sinks._decode import decode_event
 from sinks._metrics import SinkMetrics
 from sinks.base import Sink, SinkError, SinkRecord, StoreUnavailableError
 from sinks.settings import SinkSettings
@@ -291,7 +293,7 @@ def _decode(message: ConsumerRecord) -> Event | OptOutEvent | NoticeEvent:
         return OptOutEvent.from_json(message.value)
     if _topics.is_notice(message.topic):
         return NoticeEvent.from_json(message.value)
-    return Event.from_json(message.value)
+    return decode_event(message.value)
 
 
 def _describe(records: list[SinkRecord]) -> str:
