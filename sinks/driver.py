@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 IDLE_POLL_S = 1.0
 MAINTAIN_EVERY_S = 1.0
 
+Decoder = Callable[[bytes], Event | OptOutEvent | NoticeEvent]
+
 
 class DriverStoppedError(Exception):
     """Asked to stop while a write was being retried; its records were not committed."""
@@ -84,6 +86,8 @@ class SinkDriver:
         self.dlq = Topics.from_settings(kafka).sink_dlq
         self._producer: AIOKafkaProducer | None = None
         self._dead_letters: list[tuple[str, str, str]] = []  # of the batch being handled
+        # Which model a topic holds, looked up once per topic, not once per record.
+        self._decoders: dict[str, Decoder] = {}
 
     async def run(self) -> None:
         """Consume, write and commit until stopped; close the sink on the way out."""
@@ -160,9 +164,15 @@ class SinkDriver:
         """Decode and write one batch; log its dead letters in one line, however many."""
         self._dead_letters = []
         items: list[_Item] = []
+        decoders = self._decoders
         for message in messages:
+            decoder = decoders.get(message.topic)
+            if decoder is None:
+                decoder = decoders[message.topic] = _decoder(message.topic)
             try:
-                event = _decode(message)
+                if message.value is None:
+                    raise ValueError("record has no value (tombstone)")
+                event = decoder(message.value)
             except (pydantic.ValidationError, ValueError) as error:
                 await self._dead_letter(message, "decode", f"undecodable record: {error}")
                 continue
@@ -286,14 +296,13 @@ class SinkDriver:
                            self.sink.name, error)
 
 
-def _decode(message: ConsumerRecord) -> Event | OptOutEvent | NoticeEvent:
-    if message.value is None:
-        raise ValueError("record has no value (tombstone)")
-    if _topics.is_optout(message.topic):
-        return OptOutEvent.from_json(message.value)
-    if _topics.is_notice(message.topic):
-        return NoticeEvent.from_json(message.value)
-    return decode_event(message.value)
+def _decoder(topic: str) -> Decoder:
+    """How the records of a topic decode: opt-outs, notices, or events."""
+    if _topics.is_optout(topic):
+        return OptOutEvent.from_json
+    if _topics.is_notice(topic):
+        return NoticeEvent.from_json
+    return decode_event
 
 
 def _describe(records: list[SinkRecord]) -> str:
