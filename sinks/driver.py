@@ -6,13 +6,16 @@ records:
 
 1. collect up to `sink_batch_max_records`: while the consumer is behind, at most
    `sink_batch_within_ms` from the first record; once it has caught up, at once;
-2. decode each record (an event's content by the model of its type: `sinks/_decode.py`);
-   one that does not decode goes to `<prefix>.sink.dlq` at once;
+2. decode each record (an event's content by the model of its topic's type:
+   `sinks/_decode.py`); one that does not decode goes to `<prefix>.sink.dlq` at once;
 3. `sink.write(batch)`: a retriable SinkError (store down) retries the same batch with
    exponential backoff, forever, until it succeeds or the process is asked to stop;
    a non-retriable one splits the batch in halves until the poison record is alone,
    which goes to the dead-letter topic while the rest is written;
 4. commit the next offset of every partition in the batch.
+
+Steps 1 and 2 of the next batch run while the store writes the previous one (one batch in
+flight at most); its write and commit start only once the previous batch is committed.
 
 A stop during a retry returns without committing: the next start re-reads the batch.
 Faust was not used here because `Stream.take` acks its buffered events in a `finally`,
@@ -27,7 +30,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pydantic
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -37,20 +40,16 @@ from qikflow.config import KafkaSettings
 from qikflow.kafka_admin import ensure_topics
 from qikflow.topics import Topics
 from sinks import _topics
-from sinks._decode import decode_event
+from sinks._decode import decoders
 from sinks._metrics import SinkMetrics
 from sinks.base import Sink, SinkError, SinkRecord, StoreUnavailableError
 from sinks.settings import SinkSettings
-from streams.events import Event, OptOutEvent
 from streams.headers import dead_letter_headers
-from streams.notices import NoticeEvent
 
 logger = logging.getLogger(__name__)
 
 IDLE_POLL_S = 1.0
 MAINTAIN_EVERY_S = 1.0
-
-Decoder = Callable[[bytes], Event | OptOutEvent | NoticeEvent]
 
 
 class DriverStoppedError(Exception):
@@ -61,6 +60,16 @@ class DriverStoppedError(Exception):
 class _Item:
     message: ConsumerRecord
     record: SinkRecord
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Records collected together: those decoded, and those sent to the dead-letter topic
+    (where, reason, error), logged in one line once the batch is committed."""
+
+    messages: list[ConsumerRecord]
+    items: list[_Item] = field(default_factory=list)
+    dead_letters: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 class SinkDriver:
@@ -85,9 +94,8 @@ class SinkDriver:
         self.topics = _topics.input_topics(kafka)
         self.dlq = Topics.from_settings(kafka).sink_dlq
         self._producer: AIOKafkaProducer | None = None
-        self._dead_letters: list[tuple[str, str, str]] = []  # of the batch being handled
-        # Which model a topic holds, looked up once per topic, not once per record.
-        self._decoders: dict[str, Decoder] = {}
+        self._in_flight: asyncio.Task[None] | None = None  # the batch being written
+        self._decoders = decoders(Topics.from_settings(kafka))
 
     async def run(self) -> None:
         """Consume, write and commit until stopped; close the sink on the way out."""
@@ -114,15 +122,18 @@ class SinkDriver:
             while not self.stop.is_set():
                 messages = await self._collect(consumer)
                 if messages:
-                    started = time.monotonic()
-                    await self._handle(messages)
-                    await self._commit(consumer, messages)
-                    self.metrics.batch_seconds.observe(time.monotonic() - started)
+                    # Decoded while the previous batch is still being written; written and
+                    # committed only after it, so commits keep their order.
+                    batch = await self._decode(messages)
+                    await self._settle()
+                    self._in_flight = asyncio.create_task(self._store(consumer, batch))
                 await self._maintain()
+            await self._settle()
         except DriverStoppedError:
             logger.warning("%s sink stopped while retrying; the uncommitted records will be "
                            "read again on the next start", self.sink.name)
         finally:
+            await self._abandon()
             await consumer.stop()
             await producer.stop()
             await self.sink.close()
@@ -160,48 +171,70 @@ class SinkDriver:
                 break
         return messages
 
-    async def _handle(self, messages: list[ConsumerRecord]) -> None:
-        """Decode and write one batch; log its dead letters in one line, however many."""
-        self._dead_letters = []
-        items: list[_Item] = []
+    async def _decode(self, messages: list[ConsumerRecord]) -> _Batch:
+        """Decode a batch; a record that does not decode goes to the dead-letter topic."""
+        batch = _Batch(messages)
         decoders = self._decoders
         for message in messages:
-            decoder = decoders.get(message.topic)
-            if decoder is None:
-                decoder = decoders[message.topic] = _decoder(message.topic)
             try:
                 if message.value is None:
                     raise ValueError("record has no value (tombstone)")
-                event = decoder(message.value)
+                event = decoders[message.topic](message.value)
             except (pydantic.ValidationError, ValueError) as error:
-                await self._dead_letter(message, "decode", f"undecodable record: {error}")
+                await self._dead_letter(batch, message, "decode",
+                                        f"undecodable record: {error}")
                 continue
-            items.append(_Item(message, SinkRecord(message.topic, message.partition,
-                                                   message.offset, event)))
-        if items:
-            await self._write(items)
-        if self._dead_letters:
-            first = self._dead_letters[0]
-            logger.error("%s sink: %d of %d record(s) sent to %s; the first, %s (%s): %s",
-                         self.sink.name, len(self._dead_letters), len(messages), self.dlq,
-                         *first)
+            batch.items.append(_Item(message, SinkRecord(message.topic, message.partition,
+                                                         message.offset, event)))
+        return batch
 
-    async def _write(self, items: list[_Item], *, split: bool = False) -> None:
+    async def _store(self, consumer: AIOKafkaConsumer, batch: _Batch) -> None:
+        """Write a decoded batch, then commit it; log its dead letters in one line."""
+        started = time.monotonic()
+        if batch.items:
+            await self._write(batch, batch.items)
+        await self._commit(consumer, batch.messages)
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        if batch.dead_letters:
+            first = batch.dead_letters[0]
+            logger.error("%s sink: %d of %d record(s) sent to %s; the first, %s (%s): %s",
+                         self.sink.name, len(batch.dead_letters), len(batch.messages),
+                         self.dlq, *first)
+
+    async def _settle(self) -> None:
+        """Wait until the batch in flight is written and committed; raise what it raised."""
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            await task
+
+    async def _abandon(self) -> None:
+        """On the way out after an error: let the batch in flight end (a stop ends its
+        retries) before the consumer closes, and log what it raised."""
+        task, self._in_flight = self._in_flight, None
+        if task is None:
+            return
+        await asyncio.wait([task])
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not isinstance(error, DriverStoppedError):
+            logger.error("%s sink: the batch in flight failed as the sink stopped: %r",
+                         self.sink.name, error)
+
+    async def _write(self, batch: _Batch, items: list[_Item], *, split: bool = False) -> None:
         """Write with retries; on a poison error split the batch to isolate the record."""
         records = [item.record for item in items]
         try:
             await self._retrying("write", lambda: self.sink.write(records), _describe(records))
         except SinkError as error:
             if len(items) == 1:
-                await self._dead_letter(items[0].message, "write", str(error))
+                await self._dead_letter(batch, items[0].message, "write", str(error))
                 return
             if not split:
                 logger.warning("%s sink: %s failed (%s); splitting it to isolate the bad "
                                "records, the rest is written", self.sink.name,
                                _describe(records), error)
             middle = len(items) // 2
-            await self._write(items[:middle], split=True)
-            await self._write(items[middle:], split=True)
+            await self._write(batch, items[:middle], split=True)
+            await self._write(batch, items[middle:], split=True)
             return
         self.metrics.written.inc(len(records))
 
@@ -240,7 +273,8 @@ class SinkDriver:
         delay_s: float = min(ceiling_s, initial_s * 2 ** (attempt - 1))
         return delay_s * random.uniform(0.8, 1.2)
 
-    async def _dead_letter(self, message: ConsumerRecord, reason: str, error: str) -> None:
+    async def _dead_letter(self, batch: _Batch, message: ConsumerRecord, reason: str,
+                           error: str) -> None:
         producer = self._producer
         assert producer is not None, "the producer starts before the first batch"
         headers = dead_letter_headers(message.headers or (), message, reason=reason, error=error,
@@ -258,7 +292,7 @@ class SinkDriver:
                              f"{message.topic}[{message.partition}]@{message.offset}")
         self.metrics.dead_letter(reason)
         where = f"{message.topic}[{message.partition}]@{message.offset}"
-        self._dead_letters.append((where, reason, error))
+        batch.dead_letters.append((where, reason, error))
         logger.debug("%s sink: %s sent to %s (%s): %s", self.sink.name, where, self.dlq,
                      reason, error)
 
@@ -289,20 +323,12 @@ class SinkDriver:
         if now < self._next_maintain_s:
             return
         self._next_maintain_s = now + MAINTAIN_EVERY_S
+        await self._settle()  # between batches, as the contract says
         try:
             await self.sink.maintain()
         except SinkError as error:
             logger.warning("%s sink: housekeeping failed, will try again: %s",
                            self.sink.name, error)
-
-
-def _decoder(topic: str) -> Decoder:
-    """How the records of a topic decode: opt-outs, notices, or events."""
-    if _topics.is_optout(topic):
-        return OptOutEvent.from_json
-    if _topics.is_notice(topic):
-        return NoticeEvent.from_json
-    return decode_event
 
 
 def _describe(records: list[SinkRecord]) -> str:

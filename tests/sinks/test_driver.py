@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
 
 from sinks.base import Sink, SinkRecord
 from sinks.postgres import PostgresSink
@@ -141,3 +143,73 @@ async def test_a_record_that_arrives_alone_is_written_at_once_and_a_backlog_fill
 
 async def _written(sink: _Batches, records: int) -> bool:
     return sum(sink.sizes) >= records
+
+
+class _Held(Sink):
+    """Holds each write until released; records the batches and how many were written at
+    once."""
+
+    name = "held"
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.sizes: list[int] = []
+        self.writing = 0
+        self.most_writing = 0
+
+    async def setup(self) -> None:
+        return None
+
+    async def write(self, batch: list[SinkRecord]) -> None:
+        self.writing += 1
+        self.most_writing = max(self.most_writing, self.writing)
+        try:
+            self.sizes.append(len(batch))
+            await self.release.wait()
+        finally:
+            self.writing -= 1
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_one_batch_is_written_at_a_time_and_committed_only_once_written(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """The driver decodes the next batch while the store writes one, but writes one batch at
+    a time, and commits a batch only once it is written."""
+    sink = _Held()
+    await produce(kafka_bootstrap, topic_prefix,
+                  [text_message(f"held-{n}") for n in range(120)])
+    async with running_driver(sink, fast_settings(sink_batch_max_records=50)) as driver:
+        await wait_until(lambda: _writing(sink), "the first write")
+        assert await _committed(kafka_bootstrap, driver.group_id) == 0
+        sink.release.set()
+        await wait_until(lambda: _handed(sink, 120), "every record written")
+        await wait_until(lambda: _committed_all(kafka_bootstrap, driver.group_id, 120),
+                         "every record committed")
+    assert sink.most_writing == 1
+    assert max(sink.sizes) == 50
+
+
+async def _writing(sink: _Held) -> bool:
+    return sink.writing > 0
+
+
+async def _handed(sink: _Held, records: int) -> bool:
+    return sum(sink.sizes) >= records
+
+
+async def _committed(bootstrap: str, group_id: str) -> int:
+    """Records committed by the group, over every partition."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return sum(max(meta.offset, 0) for meta in offsets.values())
+
+
+async def _committed_all(bootstrap: str, group_id: str, records: int) -> bool:
+    return await _committed(bootstrap, group_id) >= records
