@@ -15,23 +15,25 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+# What uvicorn writes, before any answer, to a request that expects it.
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class OneWriteTransport:
     """The transport of one request-response cycle, holding the answer's head back."""
 
-    __slots__ = ("_cycle", "_head", "_head_seen", "_transport")
+    __slots__ = ("_head", "_head_seen", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, cycle: RequestResponseCycle) -> None:
+    def __init__(self, transport: asyncio.Transport, method: str) -> None:
         self._transport = transport
-        self._cycle = cycle
         self._head: bytes | None = None
-        self._head_seen = cycle.scope["method"] == "HEAD"
+        # Known here, not by holding the cycle, which holds this: no reference cycle
+        # keeps a request's body alive until the garbage collector runs.
+        self._head_seen = method == "HEAD"
 
     def write(self, data: bytes) -> None:
-        if not self._head_seen and self._cycle.response_started:
-            # uvicorn sets response_started before it writes the head: this is the head.
+        if not self._head_seen and data != CONTINUE:
+            # The first write of a cycle that is not a 100 Continue is its answer's head.
             self._head_seen = True
             self._head = data
             return

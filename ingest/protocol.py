@@ -178,7 +178,8 @@ class IngestHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         if self.cycle is not None:
             # Its task has not run yet: every write of its answer goes through this.
-            self.cycle.transport = OneWriteTransport(self.transport, self.cycle)  # type: ignore[assignment]
+            self.cycle.transport = OneWriteTransport(  # type: ignore[assignment]
+                self.transport, self.cycle.scope["method"])
 
     def on_body(self, body: bytes) -> None:
         self._body_in_read += len(body)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+from typing import cast
 
 from ingest._one_write import OneWriteTransport
 
@@ -26,23 +24,14 @@ class RecordingTransport:
         return self.closed
 
 
-@dataclass
-class Cycle:
-    scope: dict[str, Any]
-    response_started: bool = False
-
-
-def one_write(method: str) -> tuple[OneWriteTransport, RecordingTransport, Cycle]:
-    transport, cycle = RecordingTransport(), Cycle({"method": method})
-    wrapper = OneWriteTransport(cast(asyncio.Transport, transport),
-                                cast(RequestResponseCycle, cycle))
-    return wrapper, transport, cycle
+def one_write(method: str) -> tuple[OneWriteTransport, RecordingTransport]:
+    transport = RecordingTransport()
+    return OneWriteTransport(cast(asyncio.Transport, transport), method), transport
 
 
 def test_the_head_goes_out_with_the_body() -> None:
-    wrapper, transport, cycle = one_write("POST")
+    wrapper, transport = one_write("POST")
     wrapper.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # before the answer: never held
-    cycle.response_started = True
     wrapper.write(b"HTTP/1.1 200 OK\r\n\r\n")
     assert transport.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
     wrapper.write(b"{}")
@@ -50,15 +39,13 @@ def test_the_head_goes_out_with_the_body() -> None:
 
 
 def test_an_answer_to_head_is_not_held() -> None:
-    wrapper, transport, cycle = one_write("HEAD")
-    cycle.response_started = True
+    wrapper, transport = one_write("HEAD")
     wrapper.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
     assert transport.writes == [b"HTTP/1.1 405 Method Not Allowed\r\n\r\n"]
 
 
 def test_a_head_given_up_is_written_before_the_close() -> None:
-    wrapper, transport, cycle = one_write("POST")
-    cycle.response_started = True
+    wrapper, transport = one_write("POST")
     wrapper.write(b"HTTP/1.1 200 OK\r\n\r\n")
     wrapper.close()
     assert transport.writes == [b"HTTP/1.1 200 OK\r\n\r\n"] and transport.closed
