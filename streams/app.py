@@ -15,6 +15,7 @@ from streams import dedup
 from streams._kept_queue import KeptOnResumeQueue
 from streams._metrics import StreamsMetrics
 from streams._seek import RewindingTransport
+from streams._take import ArrivingStream
 from streams.agents import register_agents
 from streams.budget import WorkerBudget
 from streams.context import StreamsApp
@@ -77,6 +78,8 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         autodiscover=False,
+        # Agents take batches that end when the stream goes quiet (`_take.py`).
+        Stream=ArrivingStream,
     )
     streams = StreamsApp(app, topics, settings, kafka, StreamsMetrics(), budget)
     streams.metrics.expose(app)

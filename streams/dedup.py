@@ -264,7 +264,7 @@ def register(streams: StreamsApp) -> None:
     app.on_partitions_assigned.connect(keep_owned)
 
     async def deduplicate(stream: Any) -> None:
-        batches = stream.take_events(settings.batch_size, within=settings.batch_within_s)
+        batches = stream.take_arriving(settings.batch_size, within=settings.batch_within_s)
         async for events in batches:
             for event in events:
                 await dedup.handle(event)

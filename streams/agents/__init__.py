@@ -53,10 +53,10 @@ def event_agent(
     `decode` reads a record's value: `Event.from_json`, or `NoticeEvent.from_json` for the
     topics of notices (`streams/notices.py`).
 
-    Events come in batches (`take_events`). An exception from `handle` sends that one
-    record, unchanged, to `<prefix>.dlq` with `qikflow-error` and `qikflow-failed-agent`
-    headers, and the agent goes on with the next. A record is acked only once all it
-    emitted is delivered.
+    Events come in batches as they arrive (`take_arriving`, `streams/_take.py`). An
+    exception from `handle` sends that one record, unchanged, to `<prefix>.dlq` with
+    `qikflow-error` and `qikflow-failed-agent` headers, and the agent goes on with the
+    next. A record is acked only once all it emitted is delivered.
     """
     app = streams.app
     settings = streams.settings
@@ -69,7 +69,7 @@ def event_agent(
     emitted = streams.metrics.emitted.labels(agent=name)
 
     async def run(stream: Any) -> None:
-        async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
+        async for events in stream.take_arriving(settings.batch_size, settings.batch_within_s):
             for event in events:
                 delivery = output.start(event.message)
                 try:
