@@ -7,7 +7,10 @@ Two figures per store, measured in the same run: the sink's `write` alone, and t
 driver (Kafka fetch, decode, write, commit) draining a topic backlog; their ratio, and the
 CPU this process (the sink's: its Kafka consumer, decode and write) spent per event in each.
 The traffic is one incoming text per three status events (sent, delivered, read of one
-outbound message), like real WhatsApp traffic.
+outbound message), like real WhatsApp traffic. Each measurement starts as `qikflow sink`
+does (sinks/runner.py): with what exists frozen out of the garbage collector's scans, here
+the bench's own hundreds of thousands of traffic objects, which a sink process does not
+hold (without it, the driver's collections scanned them, 20-40 us per event).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench._report import print_table, write_results
 from qikflow.config import KafkaSettings
+from qikflow.gc_tuning import tune_gc
 from qikflow.local.databases import create_database, drop_database
 from qikflow.local.postgres import LocalPostgres
 from qikflow.topics import Topics
@@ -74,6 +78,7 @@ class Rate:
 async def bench_write(sink: Sink, events: list[Event], batch: int) -> Rate:
     """Events per second through `sink.write` alone."""
     records = [SinkRecord("bench", 0, n, event) for n, event in enumerate(events)]
+    tune_gc()
     started, cpu = time.perf_counter(), time.process_time()
     for start in range(0, len(records), batch):
         await sink.write(records[start:start + batch])
@@ -95,6 +100,7 @@ async def bench_driver(sink: Sink, events: list[Event], batch: int, bootstrap: s
         await producer.flush()
     finally:
         await producer.stop()
+    tune_gc()
     settings = SinkSettings(sink_batch_max_records=batch, sink_batch_within_ms=500)
     driver = SinkDriver(sink, kafka=kafka, settings=settings)
     task = asyncio.create_task(driver.run())

@@ -7,6 +7,7 @@ import logging
 import signal
 
 from qikflow.config import KafkaSettings
+from qikflow.gc_tuning import tune_gc
 from sinks.base import Sink
 from sinks.settings import SinkSettings
 
@@ -67,4 +68,5 @@ async def run_sink(name: str, metrics_port: int | None = None) -> None:
     logger.info("%s sink: batches of up to %d records within %d ms, topics %s.*", name,
                 settings.sink_batch_max_records, settings.sink_batch_within_ms,
                 kafka.topic_prefix)
+    tune_gc()  # the driver allocates per record: see qikflow/gc_tuning.py
     await driver.run()
