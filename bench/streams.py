@@ -11,8 +11,11 @@ states and contact windows (each a table with its changelog), and the opt-out ag
 window ends with the last record any of them wrote.
 The plain loop runs once before and once after the worker, and the ratio is against the
 mean of the two. Each rate is raw records over the processing window: for the worker,
-from the first record it wrote (keyed topic) to the last per-type record, read from record
-timestamps, so start-up and group join are not counted.
+whose backlog (the same traffic, in a raw topic of its own) is written once it is ready,
+from the first record it wrote (keyed topic) to the last per-type or state record, read
+from record timestamps, so start-up, group join and table recovery are not counted. Each
+row also shows the cores the process used in its window and its CPU per raw record, the
+steadier figure on a shared machine; the second ratio is of those.
 """
 
 from __future__ import annotations
