@@ -208,11 +208,14 @@ class SinkDriver:
             await task
 
     async def _abandon(self) -> None:
-        """On the way out after an error: let the batch in flight end (a stop ends its
-        retries) before the consumer closes, and log what it raised."""
+        """On the way out after an error or a cancellation: cancel the batch in flight (it
+        may be retrying against a store that is down, and nothing would end that) before
+        the consumer closes; its records are not committed, the next start reads them
+        again. Log what it raised."""
         task, self._in_flight = self._in_flight, None
         if task is None:
             return
+        task.cancel()
         await asyncio.wait([task])
         error = None if task.cancelled() else task.exception()
         if error is not None and not isinstance(error, DriverStoppedError):

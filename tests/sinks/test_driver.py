@@ -8,7 +8,9 @@ from datetime import timedelta
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 
+from qikflow.config import KafkaSettings
 from sinks.base import Sink, SinkRecord
+from sinks.driver import SinkDriver
 from sinks.postgres import PostgresSink
 from streams.events import Event, OptOutEvent
 from tests.fixtures.kafka import consume
@@ -190,6 +192,25 @@ async def test_one_batch_is_written_at_a_time_and_committed_only_once_written(
                          "every record committed")
     assert sink.most_writing == 1
     assert max(sink.sizes) == 50
+
+
+async def test_a_driver_cancelled_mid_write_ends_and_commits_nothing(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A write that would never end (a store that hangs) does not hold up a cancelled
+    driver, and its records stay uncommitted for the next start."""
+    sink = _Held()
+    await produce(kafka_bootstrap, topic_prefix,
+                  [text_message(f"hung-{n}") for n in range(120)])
+    driver = SinkDriver(sink, kafka=KafkaSettings(),
+                        settings=fast_settings(sink_batch_max_records=50))
+    task = asyncio.create_task(driver.run())
+    await wait_until(lambda: _writing(sink), "the first write")
+    task.cancel()
+    await asyncio.wait_for(asyncio.wait([task]), 60)
+    assert task.cancelled()
+    assert sink.writing == 0
+    assert await _committed(kafka_bootstrap, driver.group_id) == 0
 
 
 async def _writing(sink: _Held) -> bool:
