@@ -8,9 +8,9 @@ import pytest
 
 from qikflow.config import KafkaSettings
 from qikflow.topics import Topics
-from sinks._decode import decoders, event_decoder
+from sinks._decode import _only_model, decoders, event_decoder
 from sinks._topics import input_topics
-from streams.events import Event, event_types
+from streams.events import Event, content_model, event_types
 from streams.parsers import Parsed
 from tests.streams.fixtures import names, parse
 
@@ -87,6 +87,24 @@ def test_a_type_whose_content_is_another_model_gets_the_full_validation() -> Non
     value = orjson.dumps(fields)
     assert event_decoder("message.text")(value) == Event.from_json(value)
     assert event_decoder("message.text")(value).type == "message.text"
+
+
+def test_a_content_another_model_also_takes_gets_the_full_validation() -> None:
+    """`{"text": ...}` alone fits OrderContent and ButtonContent; the union of the full
+    validation takes the button, and so does the decoder of the order topic."""
+    event = next(e for e in fixture_events() if e.type == "message.order")
+    fields = orjson.loads(event.to_json())
+    fields["content"] = {"text": "two of the blue ones"}
+    value = orjson.dumps(fields)
+    assert event_decoder("message.order")(value) == Event.from_json(value)
+    assert type(event_decoder("message.order")(value).content).__name__ == "ButtonContent"
+
+
+def test_the_records_qikflow_writes_take_the_cheap_path() -> None:
+    """Every fixture event's content carries keys no other content model takes."""
+    for event in fixture_events():
+        keys = frozenset(event.content.model_dump(mode="json", exclude_unset=False))
+        assert _only_model(content_model(event.type), keys), event.event_id
 
 
 @pytest.mark.parametrize("member", [
