@@ -31,13 +31,13 @@ from bench._report import print_table, write_results
 from bench.ingest import ENDPOINTS, measure, wrk_setup
 from bench.streams import run_worker
 from qikflow.config import KafkaSettings
+from qikflow.gc_tuning import tune_gc
 from qikflow.kafka_admin import ensure_topics
 from qikflow.local.kafka_cluster import LocalKafkaCluster
 from qikflow.topics import Topics
 from streams.budget import WorkerBudget
 from streams.settings import StreamsSettings
 from streams.topics import worker_topics
-from streams.worker import tune_gc
 
 CLUSTER_PORT = 29600
 

@@ -42,6 +42,7 @@ from bench._kafka import delete_topics
 from bench._report import print_table, write_results
 from ingest.record import RawRecord, new_receipt_id
 from qikflow.config import KafkaSettings
+from qikflow.gc_tuning import tune_gc
 from qikflow.kafka_admin import ensure_topics
 from qikflow.simulate.generator import generate
 from qikflow.topics import Topics
@@ -49,7 +50,6 @@ from streams.budget import WorkerBudget
 from streams.parsers import Parsed, Undecodable, Unrecognised, parse_raw
 from streams.settings import StreamsSettings
 from streams.topics import event_topics, worker_topics
-from streams.worker import tune_gc
 
 
 @dataclass(frozen=True)

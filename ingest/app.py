@@ -18,7 +18,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Lifespan, Receive, Scope, Send
 
-from ingest._gc import tune_gc
 from ingest._malloc import release_large_blocks_to_os
 from ingest.answers import EXCEPTION_HANDLERS, json_response
 from ingest.auth import Credentials
@@ -34,6 +33,7 @@ from ingest.spools import Spools
 from ingest.webhook import PATH, WebhookEndpoint, webhook_account
 from qikflow._logging import configure_logging
 from qikflow.config import KafkaSettings
+from qikflow.gc_tuning import tune_gc
 
 logger = logging.getLogger(__name__)
 

@@ -1,13 +1,15 @@
-"""Python's garbage collector tuned for a process that allocates per record, once it has
-started.
+"""Python's garbage collector tuned for a process that allocates per request or record,
+once it has started: the ingest, the streams worker and the sinks.
 
-With the default thresholds (700, 10, 10) the collector runs every few records and, every
-so often, scans every object the process made at start-up (modules, pydantic schemas, the
-Kafka clients). Reference counting frees nearly everything a record makes; the collector
-only finds cycles. So what start-up made is frozen out of every scan, and the first
-generation is collected after YOUNG_THRESHOLD allocations instead of 700: fewer passes,
-each as cheap. The sinks use it (`sinks/runner.py`); the ingest (`ingest/_gc.py`) and the
-streams worker (`streams.worker.tune_gc`) do the same with copies of their own.
+With the default thresholds (700, 10, 10) the collector ran every few requests or events
+and, every so often, scanned every object start-up made (modules, pydantic schemas, the
+Faust app, RocksDB bindings, the Kafka clients): `perf` put it at about 11 % of the
+ingest's CPU under load, and tuning it made the worker ~25 % faster (docs/performance.md).
+Reference counting frees nearly everything a request makes; the collector only finds
+cycles. So what start-up made is frozen out of every scan, and the first generation is
+collected after YOUNG_THRESHOLD allocations instead of 700: fewer passes, each as cheap
+(the young objects are few and short-lived). A cycle that holds a large buffer lives until
+the next pass: code on the hot path must not make one (`ingest/_one_write.py`).
 """
 
 from __future__ import annotations

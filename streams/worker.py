@@ -7,12 +7,12 @@ among them, whether they run on one machine or many.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
 
 from qikflow.config import KafkaSettings
+from qikflow.gc_tuning import tune_gc
 from qikflow.supervisor import ChildSpec, Supervisor
 from streams.settings import StreamsSettings
 
@@ -20,8 +20,6 @@ logger = logging.getLogger(__name__)
 
 STOP_TIMEOUT_S = 60.0  # each worker's time to commit and leave its groups after SIGTERM
 EXIT_CONFIG = 78  # EX_CONFIG: a topic is too small, or a state topic wrongly partitioned
-# Allocations (minus frees) between two young-generation collections; Python's default is 700.
-GC_YOUNG_THRESHOLD = 50_000
 
 
 def run_worker(index: int, log_level: str) -> int:
@@ -67,23 +65,6 @@ def run_worker(index: int, log_level: str) -> int:
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
     return 0
-
-
-def tune_gc() -> None:
-    """Make Python's garbage collector cheap for a loop that allocates per event.
-
-    Routing allocates a few dozen short-lived objects per event, so with the default
-    thresholds the collector ran every few events and, every so often, scanned every
-    object of the Faust app, the RocksDB bindings and the Kafka clients. py-spy found the
-    time at allocation sites; tuning the collector made the worker ~25 % faster
-    (bench/streams). Freezing what start-up created takes those objects out of every scan,
-    and a larger first generation collects the short-lived ones in fewer, equally cheap
-    passes. Reference counting frees almost everything anyway; the collector only finds
-    cycles.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 100)
 
 
 def supervise(workers: int, log_level: str) -> int:
