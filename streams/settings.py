@@ -73,7 +73,11 @@ class StreamsSettings(BaseSettings):
     batch_within_s: float = Field(
         0.05,
         gt=0,
-        description="Longest the router or an agent waits to fill a batch before handling it.",
+        description=(
+            "Longest a batch of the router or an agent stays open for more records while "
+            "they keep arriving; a batch is handled as soon as no more are waiting (the "
+            "router) or none arrived for 5 ms (the agents)."
+        ),
     )
     keyed_bundle_max_bytes: int = Field(
         524_288,
