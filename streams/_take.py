@@ -25,7 +25,11 @@ from mode.utils.aiter import aiter
 from mode.utils.futures import notify
 from mode.utils.locks import Event
 
-QUIET_S = 0.005  # a batch ends once no event arrived for this long
+# A batch ends once no event arrived for this long. At 200 webhooks/s dedup gets a keyed
+# record every few milliseconds: a 5 ms gap kept each batch open for the whole window
+# (receipt to routed p50 75 ms in bench/e2e), 1 ms ends it (48 ms). A backlog arrives in
+# fetched chunks, far closer together, so batches still fill under load.
+QUIET_S = 0.001
 
 
 class ArrivingStream(faust.Stream[Any]):

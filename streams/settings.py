@@ -76,7 +76,7 @@ class StreamsSettings(BaseSettings):
         description=(
             "Longest a batch of the router or an agent stays open for more records while "
             "they keep arriving; a batch is handled as soon as no more are waiting (the "
-            "router) or none arrived for 5 ms (the agents)."
+            "router) or none arrived for 1 ms (the agents)."
         ),
     )
     keyed_bundle_max_bytes: int = Field(
