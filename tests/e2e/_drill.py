@@ -84,6 +84,10 @@ def drill_table(name: str, report: SendReport, rows: list[StageResult], copies: 
         ("records lost", str(sum(row.missing for row in rows))),
         ("copies", f"{copies} resent by the simulator, "
                    f"{routed.duplicated if routed else 0} routed twice"),
+        # Which requests got no answer, when and why: what a failed drill is read by.
+        *((f"no answer #{r.index}", f"sent {r.started_s:.1f} s in, gave up after "
+                                    f"{r.latency_s:.1f} s: {r.error or '-'}")
+          for r in report.results if not r.status_code),
     ]
     width = max(len(label) for label, _ in lines)
     return "\n".join([f"drill: {name}", *(f"  {label:<{width}}  {value}"
