@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from qikflow._logging import ALWAYS
+
 logger = logging.getLogger(__name__)
 
 # aiokafka's loggers that report connections and requests (each has its own name, and a
@@ -38,7 +40,7 @@ class Outage:
     @classmethod
     def begin(cls, reason: str, bootstrap: str, spool: Path) -> Outage:
         logger.warning("Kafka at %s unavailable (%s); new bodies go to the spool %s until "
-                       "it recovers", bootstrap, reason, spool)
+                       "it recovers", bootstrap, reason, spool, extra=ALWAYS)
         return cls(reason, bootstrap, time.monotonic())
 
     def age_s(self) -> float:

@@ -16,6 +16,10 @@ import time
 from collections.abc import Callable
 
 REPEAT_WINDOW_S = 30.0
+# `extra=` of a line the guard must always let through: the first line of a fault and the
+# line of its end, which the fault's own state already keeps to one each (an outage that
+# ends and begins again within the window must say so, not only that it ended).
+ALWAYS = {"qikflow_always": True}
 # uvicorn configures handlers of its own for these (they do not reach the root handler).
 OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.error")
 # One INFO line per HTTP request is noise for every qikflow command.
@@ -41,7 +45,7 @@ class RepeatFilter(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.WARNING:
+        if record.levelno < logging.WARNING or getattr(record, "qikflow_always", False):
             return True
         template = str(record.msg).partition("\n")[0][:KEY_CHARS]
         key = (record.name, record.levelno, template)

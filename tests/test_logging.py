@@ -5,11 +5,13 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from ingest.outage import Outage
 from qikflow import _logging
-from qikflow._logging import REPEAT_WINDOW_S, RepeatFilter, configure_logging
+from qikflow._logging import ALWAYS, REPEAT_WINDOW_S, RepeatFilter, configure_logging
 
 
 class Clock:
@@ -67,6 +69,25 @@ def test_any_logger_is_folded_once_per_default_window(
     for _ in range(3):
         logging.getLogger("ingest.drainer").info("drained %d", 1)
     assert len(captured.getvalue().splitlines()) == 7
+
+
+def test_the_start_of_every_outage_is_logged_even_within_the_window(
+    clock: Clock, captured: io.StringIO
+) -> None:
+    """A Kafka outage that ends and begins again 4 s later logged its end twice and its
+    second start not at all (found in a leader-kill drill's ingest log): the start and end
+    lines of a fault pass the guard, as its own state keeps them to one each."""
+    for _ in range(2):
+        outage = Outage.begin("no ack within 1000 ms", "kafka:9092", Path("/spool"))
+        clock.now += 4
+        outage.end("acme.raw")
+    lines = captured.getvalue().splitlines()
+    assert [("unavailable" in line, "takes writes again" in line) for line in lines] == [
+        (True, False), (False, True), (True, False), (False, True)]
+    logging.getLogger("ingest.publisher").warning("flood %d", 1, extra=ALWAYS)
+    logging.getLogger("ingest.publisher").warning("flood %d", 2)
+    logging.getLogger("ingest.publisher").warning("flood %d", 3)
+    assert len(captured.getvalue().splitlines()) == 6  # the guard still folds the rest
 
 
 def test_preformatted_messages_fold_by_their_first_line(

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from qikflow._logging import ALWAYS
 from qikflow.config import KafkaSettings
 from qikflow.simulate.plan import OutboundState
 
@@ -94,11 +95,12 @@ class KafkaReader:
                 raise
             if self._unanswered is None:
                 logger.warning("verify: Kafka did not answer (%s: %s); reading again",
-                               type(exc).__name__, exc)
+                               type(exc).__name__, exc, extra=ALWAYS)
             self._unanswered = type(exc).__name__
             return records
         if self._unanswered is not None:
-            logger.warning("verify: Kafka answers again (after %s)", self._unanswered)
+            logger.warning("verify: Kafka answers again (after %s)", self._unanswered,
+                           extra=ALWAYS)
             self._unanswered = None
         return records
 
