@@ -67,12 +67,16 @@ async def drill(pipeline: Pipeline, fault: Fault, seed: int, *,
     return report
 
 
+UNANSWERED_SHOWN = 3
+
+
 def drill_table(name: str, report: SendReport, rows: list[StageResult], copies: int) -> str:
     """One drill's figures, as `make drill` prints them."""
     quantiles = report.latency_quantiles()
     answers = ", ".join(f"{code or 'no answer'}: {count}"
                         for code, count in sorted(report.status_counts().items()))
     routed = next((row for row in rows if row.stage == "routed"), None)
+    unanswered = [r for r in report.results if not r.status_code]
     lines = [
         ("load held", f"{len(report.results)} webhooks in {report.elapsed_s:.1f} s "
                       f"({len(report.results) / max(report.elapsed_s, 1e-9):.0f}/s, "
@@ -84,10 +88,13 @@ def drill_table(name: str, report: SendReport, rows: list[StageResult], copies: 
         ("records lost", str(sum(row.missing for row in rows))),
         ("copies", f"{copies} resent by the simulator, "
                    f"{routed.duplicated if routed else 0} routed twice"),
-        # Which requests got no answer, when and why: what a failed drill is read by.
+        # Which requests got no answer, when and why (the first few): what a failed drill
+        # is read by. A drill that kills the ingest has many, all alike.
         *((f"no answer #{r.index}", f"sent {r.started_s:.1f} s in, gave up after "
                                     f"{r.latency_s:.1f} s: {r.error or '-'}")
-          for r in report.results if not r.status_code),
+          for r in unanswered[:UNANSWERED_SHOWN]),
+        *((("no answer", f"... and {len(unanswered) - UNANSWERED_SHOWN} more"),)
+          if len(unanswered) > UNANSWERED_SHOWN else ()),
     ]
     width = max(len(label) for label, _ in lines)
     return "\n".join([f"drill: {name}", *(f"  {label:<{width}}  {value}"
