@@ -17,7 +17,7 @@ import yaml
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingest.server import GRACEFUL_SHUTDOWN_S
+from ingest.server import GRACEFUL_SHUTDOWN_S, KEEP_ALIVE_S
 from ingest.settings import IngestSettings
 from qikflow._settings_doc import (
     SETTINGS_CLASSES,
@@ -27,6 +27,7 @@ from qikflow._settings_doc import (
     variables,
 )
 from qikflow.cli import build_parser
+from qikflow.simulate.sender import KEEPALIVE_EXPIRY_S
 from streams.worker import STOP_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -379,3 +380,13 @@ def test_readme_points_to_the_deploy_and_configuration_docs() -> None:
                  "QIKFLOW_KAFKA_SECURITY_PROTOCOL", "QIKFLOW_KAFKA_SASL_MECHANISM",
                  "QIKFLOW_KAFKA_SSL_CAFILE", "QIKFLOW_SPOOL_DIR"):
         assert name in guide, f"docs/deploy.md does not mention {name}"
+
+
+def test_clients_give_up_idle_connections_before_the_ingest_closes_them() -> None:
+    """The HTTP/1.1 keep-alive race: a request sent on a connection at the moment the
+    ingest closes it idle gets no answer. The shipped proxy and the simulator close their
+    idle connections first."""
+    caddy = re.search(r"^\s*keepalive (\d+)s$", read("deploy/Caddyfile"), re.MULTILINE)
+    assert caddy is not None, "deploy/Caddyfile sets no upstream keepalive"
+    assert int(caddy.group(1)) < KEEP_ALIVE_S
+    assert KEEPALIVE_EXPIRY_S < KEEP_ALIVE_S

@@ -32,6 +32,11 @@ def webhook_url(url: str, account: str | None) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
+# An idle connection is given up before the ingest closes it (ingest.server.KEEP_ALIVE_S,
+# 5 s). With httpx's default, also 5 s, a request could go out on a connection at the
+# moment the server closed it, and get no answer: the usual HTTP/1.1 keep-alive race.
+KEEPALIVE_EXPIRY_S = 3.0
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """The answer to one planned webhook."""
@@ -120,7 +125,8 @@ class WebhookSender:
         report = SendReport()
         started = time.monotonic()
         limits = httpx.Limits(max_connections=self.concurrency,
-                              max_keepalive_connections=self.concurrency)
+                              max_keepalive_connections=self.concurrency,
+                              keepalive_expiry=KEEPALIVE_EXPIRY_S)
         async with httpx.AsyncClient(auth=self.auth, limits=limits,
                                      timeout=self.timeout_s) as client:
             workers = [asyncio.create_task(self._work(client, queue, report, started))
