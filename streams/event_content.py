@@ -14,6 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 MEDIA_TYPES = ("image", "video", "audio", "document", "sticker")
 
 
+def absent_when_none(description: str) -> Any:
+    """An optional field added within a version: None by default, and then left out of the
+    JSON, so events without it are byte for byte what they were."""
+    return Field(None, description=description, exclude_if=_is_none)
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
 class ContentModel(BaseModel):
     """The content of one event type: unknown fields are refused, which is how the
     `content` union picks the model of each type."""
@@ -63,15 +73,14 @@ class InteractiveContent(ContentModel):
     title: str | None = None
     description: str | None = None
     # -- added within version 2: a flow reply's (`nfm_reply`); absent for other replies ---
-    flow_name: str | None = Field(
-        None, description="The flow's `name` (`nfm_reply`; `title` holds it too, as before).",
-        exclude_if=lambda value: value is None)
-    flow_response: dict[str, Any] | None = Field(
-        None, description="The flow's answers: `response_json` (a string on the wire) "
-        "decoded, when it is a JSON object.", exclude_if=lambda value: value is None)
-    flow_response_text: str | None = Field(
-        None, description="`response_json` as sent, when it is not a JSON object (then "
-        "`flow_response` is absent).", exclude_if=lambda value: value is None)
+    flow_name: str | None = absent_when_none(
+        "The flow's `name` (`nfm_reply`; `title` holds it too, as before).")
+    flow_response: dict[str, Any] | None = absent_when_none(
+        "The flow's answers: `response_json` (a string on the wire) decoded, when it is a "
+        "JSON object.")
+    flow_response_text: str | None = absent_when_none(
+        "`response_json` as sent, when it is not a JSON object (then `flow_response` is "
+        "absent).")
 
 
 class ButtonContent(ContentModel):
@@ -158,10 +167,8 @@ class StatusError(OpenModel):
     """One entry of a status's `errors` (or Qikchat's `error`)."""
 
     code: int | None = Field(None, description="The code, when it is an integer of 64 bits.")
-    code_text: str | None = Field(
-        None, description="The code as sent, when it is not an integer of 64 bits.",
-        exclude_if=lambda value: value is None,
-    )
+    code_text: str | None = absent_when_none(
+        "The code as sent, when it is not an integer of 64 bits.")
     title: str | None = None
     message: str | None = None
     details: str | None = Field(None, description="`error_data.details`, or `details`.")
@@ -173,14 +180,9 @@ class StatusContent(ContentModel):
     error_code: int | None = Field(
         None, description="The provider's error code, when it is an integer of 64 bits."
     )
-    error_code_text: str | None = Field(
-        None,
-        description=(
-            "The error code as sent, when it is not an integer of 64 bits (then `error_code` "
-            "is null); absent otherwise."
-        ),
-        exclude_if=lambda value: value is None,
-    )
+    error_code_text: str | None = absent_when_none(
+        "The error code as sent, when it is not an integer of 64 bits (then `error_code` is "
+        "null); absent otherwise.")
     error_title: str | None = None
     error_detail: str | None = None
     conversation_id: str | None = None

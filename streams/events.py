@@ -53,6 +53,7 @@ from streams.event_content import (
     SystemContent,
     TextContent,
     UnknownMessageContent,
+    absent_when_none,
     content_model,
 )
 
@@ -110,33 +111,27 @@ class Event(OpenModel):
     content: Content = Field(description="Type-specific fields; shape depends on `type`.")
     raw: dict[str, Any] = Field(description="The original message or status object, unchanged.")
     # -- added within version 2; absent (not null) when the message has none ------------
-    context: ReplyContext | None = Field(
-        None, description="An incoming message's reply context: the message replied to, "
-        "forwarding, a referred product.", exclude_if=lambda value: value is None)
-    referral: Referral | None = Field(
-        None, description="An incoming message's ad referral (click-to-WhatsApp).",
-        exclude_if=lambda value: value is None)
-    phone_number_id: str | None = Field(
-        None, description="The business number's id (`metadata.phone_number_id`), needed to "
-        "reply through the Cloud API.", exclude_if=lambda value: value is None)
-    business_account_id: str | None = Field(
-        None, description="The WhatsApp Business Account id (`entry[].id`).",
-        exclude_if=lambda value: value is None)
-    contact_wa_id: str | None = Field(
-        None, description="The customer's WhatsApp id as sent (`wa_id`, `from`, "
-        "`recipient_id`).", exclude_if=lambda value: value is None)
-    contact_user_id: str | None = Field(
-        None, description="The customer's business-scoped user id (`user_id`, "
-        "`from_user_id`, `recipient_user_id`).", exclude_if=lambda value: value is None)
-    contact_parent_user_id: str | None = Field(
-        None, description="The parent business-scoped user id, when sent.",
-        exclude_if=lambda value: value is None)
-    contact_username: str | None = Field(
-        None, description="The customer's WhatsApp username, when sent.",
-        exclude_if=lambda value: value is None)
-    group: Group | None = Field(
-        None, description="The group of a group message or of a status of a message sent to "
-        "a group.", exclude_if=lambda value: value is None)
+    context: ReplyContext | None = absent_when_none(
+        "An incoming message's reply context: the message replied to, forwarding, a referred "
+        "product.")
+    referral: Referral | None = absent_when_none(
+        "An incoming message's ad referral (click-to-WhatsApp).")
+    phone_number_id: str | None = absent_when_none(
+        "The business number's id (`metadata.phone_number_id`), needed to reply through the "
+        "Cloud API.")
+    business_account_id: str | None = absent_when_none(
+        "The WhatsApp Business Account id (`entry[].id`).")
+    contact_wa_id: str | None = absent_when_none(
+        "The customer's WhatsApp id as sent (`wa_id`, `from`, `recipient_id`).")
+    contact_user_id: str | None = absent_when_none(
+        "The customer's business-scoped user id (`user_id`, `from_user_id`, "
+        "`recipient_user_id`).")
+    contact_parent_user_id: str | None = absent_when_none(
+        "The parent business-scoped user id, when sent.")
+    contact_username: str | None = absent_when_none(
+        "The customer's WhatsApp username, when sent.")
+    group: Group | None = absent_when_none(
+        "The group of a group message or of a status of a message sent to a group.")
 
     @property
     def key(self) -> bytes:
@@ -179,9 +174,9 @@ class OptOutEvent(OpenModel):
                           "or `optout:<event id>` of a marketing `stop` (contact.preferences).")
     type: Literal["contact.optout"] = "contact.optout"
     contact_number: str | None = Field(description="The customer's number, E.164.")
-    contact_user_id: str | None = Field(
-        None, description="The customer's business-scoped user id, where sent (the key of "
-        "a customer who shares no number).", exclude_if=lambda value: value is None)
+    contact_user_id: str | None = absent_when_none(
+        "The customer's business-scoped user id, where sent (the key of a customer who "
+        "shares no number).")
     contact_name: str | None
     account: str
     message_id: str = Field(description="The incoming message that asked to stop, or the "
