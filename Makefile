@@ -48,7 +48,7 @@ lint: install
 # timeout, so two share this machine's two cores well; a file's tests keep their order.
 PYTEST_WORKERS ?= 2
 test: lint $(CHROMIUM) $(CADDY)
-	bash scripts/with-test-services.sh $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	bash scripts/with-test-services.sh $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # The fault drills as soaks: longer load, the broker hung 30 s instead of 15, the rolling
 # restart of every broker (too long for `make test`: marked soak), and a table per drill

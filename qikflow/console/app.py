@@ -11,7 +11,6 @@ becomes a 400 page that says what to type instead.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -52,6 +51,8 @@ HERE = Path(__file__).parent
 # Set by `qikflow console` for the factory: the address it serves (loopback decides
 # whether anonymous access is allowed).
 HOST_ENV = "QIKFLOW_CONSOLE_BOUND_HOST"
+# The sampler closes its Kafka clients when cancelled; a stop never waits longer.
+SAMPLER_STOP_S = 5.0
 
 
 class Console:
@@ -86,8 +87,14 @@ class Console:
             yield
         finally:
             sampling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampling
+            done, _ = await asyncio.wait([sampling], timeout=SAMPLER_STOP_S)
+            if not done:
+                logger.warning("console: the overview sampler did not stop within %.0f s "
+                               "(a Kafka client not closing); stopping without it",
+                               SAMPLER_STOP_S)
+            elif not sampling.cancelled() and sampling.exception() is not None:
+                logger.error("console: the overview sampler had failed: %r",
+                             sampling.exception())
             await self.db.close()
 
     def render(self, request: Request, name: str, context: dict[str, Any],

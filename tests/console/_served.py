@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,9 +12,21 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 
+from qikflow.console.server import GRACEFUL_SHUTDOWN_S
 from tests._ports import free_port
 
 START_S = 30.0
+# The lifespan's own shutdown (sampler, Kafka clients, pool) gets this long after the
+# connections' grace; more is a hang, reported with where every task waits.
+STOP_S = GRACEFUL_SHUTDOWN_S + 20.0
+
+
+def _task_stacks() -> str:
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.print_stack(limit=12, file=out)
+    return out.getvalue()
 
 
 @asynccontextmanager
@@ -21,7 +34,8 @@ async def served(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """A client of `app` running on uvicorn (lifespan and all) until the block ends."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
-                                           log_level="warning", access_log=False))
+                                           log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S))
     serving = asyncio.create_task(server.serve())
     deadline = time.monotonic() + START_S
     while not server.started:  # uvicorn offers no event for it
@@ -35,4 +49,10 @@ async def served(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
             yield client
     finally:
         server.should_exit = True
-        await serving
+        done, _ = await asyncio.wait([serving], timeout=STOP_S)
+        if not done:
+            stacks = _task_stacks()
+            server.force_exit = True
+            raise AssertionError(f"the console app did not stop within {STOP_S:.0f} s; "
+                                 f"its tasks wait here:\n{stacks}")
+        serving.result()
