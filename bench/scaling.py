@@ -53,7 +53,7 @@ def ingest_rates(kafka: KafkaSettings, args: argparse.Namespace) -> dict[int, di
             for workers in (1, 2):
                 options = argparse.Namespace(connections=args.connections, threads=1,
                                              duration=args.duration, workers=workers)
-                figures[workers] = measure(ENDPOINTS["(b) ingest -> Kafka"], options, script,
+                figures[workers] = measure(ENDPOINTS["(b) ingest -> Kafka"][0], options, script,
                                            env)
     finally:
         asyncio.run(delete_topics(kafka, (prefix,)))

@@ -19,19 +19,23 @@ def endpoint(rps: float, wrk_cores: float = 0.3, p99_ms: float = 20.0) -> dict[s
 def test_a_no_op_well_above_the_ingest_is_headroom_and_both_ratios_print() -> None:
     lines, ratios = verdicts({"(a) no-op": endpoint(20_000, 0.6),
                               "(b) ingest -> Kafka": endpoint(8_000),
-                              "(c) hand-written send_and_wait": endpoint(5_000)})
+                              "(c) hand-written FastAPI": endpoint(5_000),
+                              "(d) hand-written, lean": endpoint(10_000)})
     assert ratios["ingest_over_noop"] == 0.4
     assert ratios["ingest_over_handwritten"] == 1.6
+    assert ratios["ingest_over_lean"] == 0.8
     assert lines[0].startswith("load generator: wrk used at most 0.60 of a core")
     assert lines[1].startswith("headroom: the no-op reached 2.50x")
     assert "ingest / no-op: 0.40" in lines[2] and "NOT met" in lines[2]
-    assert "ingest / hand-written: 1.60" in lines[3] and lines[3].endswith("met)")
+    assert "ingest / hand-written FastAPI: 1.60" in lines[3] and lines[3].endswith(": met)")
+    assert "lean hand-written on the ingest's settings: 0.80  (no target" in lines[4]
 
 
 def test_a_no_op_under_one_and_a_half_times_the_ingest_says_so() -> None:
     lines, _ = verdicts({"(a) no-op": endpoint(11_000, 1.0),
                          "(b) ingest -> Kafka": endpoint(8_000),
-                         "(c) hand-written send_and_wait": endpoint(5_000)})
+                         "(c) hand-written FastAPI": endpoint(5_000),
+                         "(d) hand-written, lean": endpoint(5_000)})
     assert lines[1].startswith("NO HEADROOM: the no-op reached only 1.38x the ingest")
 
 
