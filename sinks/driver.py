@@ -14,8 +14,10 @@ records:
    which goes to the dead-letter topic while the rest is written;
 4. commit the next offset of every partition in the batch.
 
-Steps 1 and 2 of the next batch run while the store writes the previous one (one batch in
-flight at most); its write and commit start only once the previous batch is committed.
+Steps 1 and 2 of the next batch run while the store writes the previous one; its write
+starts once the previous write is done (one write at a time), while the previous commit may
+still be on its way to Kafka; its commit follows the previous commit (commits keep their
+order, and each comes after its own write).
 
 A stop during a retry returns without committing: the next start re-reads the batch.
 Faust was not used here because `Stream.take` acks its buffered events in a `finally`,
@@ -62,6 +64,15 @@ class _Item:
     record: SinkRecord
 
 
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """The last batch handed to the store: its write, and its commit (which follows the
+    commit of the batch before it)."""
+
+    written: asyncio.Task[None]
+    committed: asyncio.Task[None]
+
+
 @dataclass(slots=True)
 class _Batch:
     """Records collected together: those decoded, and those sent to the dead-letter topic
@@ -94,7 +105,8 @@ class SinkDriver:
         self.topics = _topics.input_topics(kafka)
         self.dlq = Topics.from_settings(kafka).sink_dlq
         self._producer: AIOKafkaProducer | None = None
-        self._in_flight: asyncio.Task[None] | None = None  # the batch being written
+        self._in_flight: _InFlight | None = None
+        self._commits: set[asyncio.Task[None]] = set()  # those not yet done
         self._decoders = decoders(Topics.from_settings(kafka))
 
     async def run(self) -> None:
@@ -122,11 +134,11 @@ class SinkDriver:
             while not self.stop.is_set():
                 messages = await self._collect(consumer)
                 if messages:
-                    # Decoded while the previous batch is still being written; written and
-                    # committed only after it, so commits keep their order.
+                    # Decoded while the previous batch is still being written; written
+                    # once that write is done, committed once its commit is.
                     batch = await self._decode(messages)
-                    await self._settle()
-                    self._in_flight = asyncio.create_task(self._store(consumer, batch))
+                    await self._written()
+                    self._hand_over(consumer, batch)
                 await self._maintain()
             await self._settle()
         except DriverStoppedError:
@@ -188,11 +200,33 @@ class SinkDriver:
                                                          message.offset, event)))
         return batch
 
-    async def _store(self, consumer: AIOKafkaConsumer, batch: _Batch) -> None:
-        """Write a decoded batch, then commit it; log its dead letters in one line."""
-        started = time.monotonic()
+    def _hand_over(self, consumer: AIOKafkaConsumer, batch: _Batch) -> None:
+        """Start writing `batch`; its commit waits for its write and the previous commit."""
+        before = self._in_flight.committed if self._in_flight is not None else None
+        written = asyncio.create_task(self._write_batch(batch))
+        committed = asyncio.create_task(self._commit_after(consumer, batch, written, before))
+        self._commits.add(committed)
+        committed.add_done_callback(self._commits.discard)
+        self._in_flight = _InFlight(written, committed)
+
+    async def _write_batch(self, batch: _Batch) -> None:
         if batch.items:
             await self._write(batch, batch.items)
+
+    async def _commit_after(self, consumer: AIOKafkaConsumer, batch: _Batch,
+                            written: asyncio.Task[None], before: asyncio.Task[None] | None
+                            ) -> None:
+        """Commit a batch once it is written and the batch before it is committed; nothing
+        when either failed (the loop raises the write's error; the next start reads the
+        batch again). Log its dead letters in one line."""
+        started = time.monotonic()
+        if before is not None:
+            await asyncio.wait([before])
+            if before.cancelled() or before.exception() is not None:
+                return
+        await asyncio.wait([written])
+        if written.cancelled() or written.exception() is not None:
+            return
         await self._commit(consumer, batch.messages)
         self.metrics.batch_seconds.observe(time.monotonic() - started)
         if batch.dead_letters:
@@ -201,23 +235,36 @@ class SinkDriver:
                          self.sink.name, len(batch.dead_letters), len(batch.messages),
                          self.dlq, *first)
 
+    async def _written(self) -> None:
+        """Wait until the last batch is written; raise what its write raised."""
+        if self._in_flight is not None:
+            await self._in_flight.written
+
     async def _settle(self) -> None:
-        """Wait until the batch in flight is written and committed; raise what it raised."""
-        task, self._in_flight = self._in_flight, None
-        if task is not None:
-            await task
+        """Wait until the last batch is written and committed (and so every batch before
+        it); raise what its write raised."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            await in_flight.written
+            await in_flight.committed
 
     async def _abandon(self) -> None:
         """On the way out after an error or a cancellation: cancel the batch in flight (it
-        may be retrying against a store that is down, and nothing would end that) before
-        the consumer closes; its records are not committed, the next start reads them
-        again. Log what it raised."""
-        task, self._in_flight = self._in_flight, None
-        if task is None:
+        may be retrying against a store that is down, and nothing would end that) and its
+        commit before the consumer closes; its records are not committed, the next start
+        reads them again. Commits still on their way are cancelled too (Kafka may be the
+        reason the driver stops). Log what the write raised."""
+        in_flight, self._in_flight = self._in_flight, None
+        commits = list(self._commits)
+        for task in commits:
+            task.cancel()
+        if commits:
+            await asyncio.wait(commits)
+        if in_flight is None:
             return
-        task.cancel()
-        await asyncio.wait([task])
-        error = None if task.cancelled() else task.exception()
+        in_flight.written.cancel()
+        await asyncio.wait([in_flight.written])
+        error = None if in_flight.written.cancelled() else in_flight.written.exception()
         if error is not None and not isinstance(error, DriverStoppedError):
             logger.error("%s sink: the batch in flight failed as the sink stopped: %r",
                          self.sink.name, error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -192,6 +193,62 @@ async def test_one_batch_is_written_at_a_time_and_committed_only_once_written(
                          "every record committed")
     assert sink.most_writing == 1
     assert max(sink.sizes) == 50
+
+
+class _Logged(Sink):
+    """Writes nothing; logs when each batch's write starts and ends."""
+
+    name = "logged"
+
+    def __init__(self, log: list[tuple[str, frozenset[tuple[str, int, int]]]]) -> None:
+        self.log = log
+
+    async def setup(self) -> None:
+        return None
+
+    async def write(self, batch: list[SinkRecord]) -> None:
+        records = frozenset((r.topic, r.partition, r.offset) for r in batch)
+        self.log.append(("write", records))
+        await asyncio.sleep(0.05)
+        self.log.append(("written", records))
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_the_next_write_overlaps_a_slow_commit_and_commits_keep_their_order(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    """A commit on its way to Kafka does not hold up the next batch's write; yet every
+    commit comes after its own write and after the commit of the batch before."""
+    log: list[tuple[str, frozenset[tuple[str, int, int]]]] = []
+    sink = _Logged(log)
+    await produce(kafka_bootstrap, topic_prefix,
+                  [text_message(f"order-{n}") for n in range(150)])
+    async with running_driver(sink, fast_settings(sink_batch_max_records=50)) as driver:
+        commit = driver._commit
+
+        async def slow_commit(consumer: Any, messages: list[Any]) -> None:
+            records = frozenset((m.topic, m.partition, m.offset) for m in messages)
+            log.append(("commit", records))
+            if sum(1 for step, _ in log if step == "commit") == 1:
+                await asyncio.sleep(1.0)  # the first commit is slow
+            await commit(consumer, messages)
+            log.append(("committed", records))
+
+        driver._commit = slow_commit  # type: ignore[method-assign]
+        await wait_until(lambda: _committed_all(kafka_bootstrap, driver.group_id, 150),
+                         "every record committed")
+    writes = [records for step, records in log if step == "write"]
+    commits = [records for step, records in log if step == "commit"]
+    assert len(writes) >= 3 and commits == writes, "one commit per write, in write order"
+    at = {(step, records): index for index, (step, records) in enumerate(log)}
+    for previous, batch in zip(writes, writes[1:], strict=False):
+        assert at[("commit", batch)] > at[("written", batch)], "a commit after its write"
+        assert at[("commit", batch)] > at[("committed", previous)], "commits in order"
+        assert at[("write", batch)] > at[("written", previous)], "one write at a time"
+    assert at[("write", writes[1])] < at[("committed", writes[0])], \
+        "the second write waited for the first commit"
 
 
 async def test_a_driver_cancelled_mid_write_ends_and_commits_nothing(
