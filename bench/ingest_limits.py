@@ -27,9 +27,11 @@ from typing import Any
 
 import httpx
 
+from bench._kafka import delete_topics
 from bench._load import load
 from bench._report import print_table, write_results
 from bench.ingest import start_server
+from qikflow.config import KafkaSettings
 from qikflow.local._process import free_port
 
 BODY_BYTES = 1_000_000  # within the broker's default record limit
@@ -176,9 +178,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         body_file = Path(scratch) / "body.bin"
         body_file.write_bytes(os.urandom(BODY_BYTES))
+        prefix = f"bench{uuid.uuid4().hex[:8]}"
         env = {"QIKFLOW_WEBHOOK_USERS": "bench:bench", "QIKFLOW_LOG_LEVEL": "WARNING",
-               "QIKFLOW_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:8]}",
-               "QIKFLOW_SPOOL_DIR": str(Path(scratch) / "spool")}
+               "QIKFLOW_TOPIC_PREFIX": prefix, "QIKFLOW_SPOOL_DIR": str(Path(scratch) / "spool")}
         port = free_port()
         server = start_server("ingest.app:create_app", port, 1, env)
         url = f"http://127.0.0.1:{port}"
@@ -195,6 +197,8 @@ def main() -> None:
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(30)
+            kafka = KafkaSettings(bootstrap=os.environ["QIKFLOW_KAFKA_BOOTSTRAP"])
+            asyncio.run(delete_topics(kafka, (prefix,)))
     print(f"bench/ingest_limits: 64 connections x {BODY_BYTES} B bodies for 10 s, then a "
           f"{FLOOD_BYTES >> 20} MiB header, then {SLOW_HEADS} trickled heads")
     print_table(

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from bench._kafka import delete_topics
 from bench._report import print_table, write_results
 from qikflow.config import KafkaSettings
 from qikflow.gc_tuning import tune_gc
@@ -87,10 +88,18 @@ async def bench_write(sink: Sink, events: list[Event], batch: int) -> Rate:
 
 
 async def bench_driver(sink: Sink, events: list[Event], batch: int, bootstrap: str) -> Rate:
-    """Events per second for the driver draining a backlog of `events` from Kafka."""
+    """Events per second for the driver draining a backlog of `events` from Kafka; its
+    topics are deleted afterwards."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     kafka = KafkaSettings(bootstrap=bootstrap, QIKFLOW_TOPIC_PREFIX=prefix)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20,
+    try:
+        return await _drain(sink, events, batch, kafka)
+    finally:
+        await delete_topics(kafka, (prefix,))
+
+
+async def _drain(sink: Sink, events: list[Event], batch: int, kafka: KafkaSettings) -> Rate:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=20,
                                 max_batch_size=1_048_576)
     await producer.start()
     try:
