@@ -100,6 +100,10 @@ class IngestApp:
             raise RuntimeError("ingest services are not running (outside the lifespan)")
         return self._services
 
+    @property
+    def publisher(self) -> RawPublisher:
+        return self.services.publisher
+
     # -- endpoints ---------------------------------------------------------
 
     async def healthz(self, request: Request) -> Response:

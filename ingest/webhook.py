@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
@@ -24,13 +24,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ingest.answers import json_response, server_error
+from ingest.auth import Credentials
 from ingest.deadlines import TaskDeadline
 from ingest.errors import SpoolError
-from ingest.limits import BodyHold
+from ingest.limits import BodyHold, BodyMemoryBudget, ConnectionLimits
+from ingest.metrics import IngestMetrics
+from ingest.publisher import RawPublisher
 from ingest.record import RawRecord
-
-if TYPE_CHECKING:
-    from ingest.app import IngestApp
+from ingest.refusals import RefusalSummary
+from ingest.settings import IngestSettings
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,21 @@ WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="qikflow", charset="UTF-8"'
 MEMORY_RETRY_AFTER_S = 1
 # The 200's headers as Starlette's Response writes them: length first, then the type.
 JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+class WebhookState(Protocol):
+    """What the endpoint reads of the ingest: `ingest.app.IngestApp` provides it."""
+
+    settings: IngestSettings
+    metrics: IngestMetrics
+    credentials: Credentials
+    limits: ConnectionLimits
+    body_memory: BodyMemoryBudget
+    auth_refusals: RefusalSummary
+
+    @property
+    def publisher(self) -> RawPublisher:
+        """The running publisher (only inside the app's lifespan)."""
 
 
 class _BodyMemoryFull(Exception):
@@ -66,7 +83,7 @@ def webhook_account(scope: Scope) -> str | None:
 class WebhookEndpoint:
     """Authenticates, bounds and stores one webhook body; answers once it is durable."""
 
-    def __init__(self, ingest: IngestApp) -> None:
+    def __init__(self, ingest: WebhookState) -> None:
         self.ingest = ingest
         self._requests_by_status: dict[int, Any] = {}
 
@@ -173,7 +190,7 @@ class WebhookEndpoint:
         record = RawRecord.received(body, source=ingest.settings.source, account=account,
                                     content_type=content_type, remote_addr=_client(scope))
         try:
-            stored = await ingest.services.publisher.publish(record)
+            stored = await ingest.publisher.publish(record)
         except SpoolError as error:
             ingest.metrics.rejected.labels(type(error).__name__).inc()
             logger.error("webhook %s NOT stored (Kafka unavailable, spool refused): %s",
