@@ -97,9 +97,9 @@ async def routed_at(kafka: KafkaSettings, topics: Topics) -> dict[str, float]:
 
 
 async def hop_latencies(database_url: str, routed: dict[str, float]
-                        ) -> tuple[list[float], list[float]]:
-    """(receipt -> per-type record, per-type record -> PostgreSQL row) seconds, per row
-    whose event was found routed."""
+                        ) -> list[tuple[float, float, float]]:
+    """(receipt time, receipt -> per-type record, per-type record -> PostgreSQL row) in
+    seconds, per row whose event was found routed."""
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch(
@@ -109,13 +109,12 @@ async def hop_latencies(database_url: str, routed: dict[str, float]
             "extract(epoch FROM stored_at)::float8 FROM message_status_events")
     finally:
         await connection.close()
-    to_routed, to_row = [], []
+    hops = []
     for row in rows:
         at = routed.get(row["event_id"])
         if at is not None:
-            to_routed.append(at - row["received"])
-            to_row.append(row["stored"] - at)
-    return to_routed, to_row
+            hops.append((row["received"], at - row["received"], row["stored"] - at))
+    return hops
 
 
 async def row_count(database_url: str) -> int:
@@ -140,13 +139,23 @@ def per_second(report: SendReport) -> list[dict[str, float]]:
             for s, v in sorted(buckets.items())]
 
 
-def plot(series: list[dict[str, float]], e2e: list[tuple[float, float]], path: Path) -> None:
+def _by_second(timed: list[tuple[float, float]]) -> dict[int, list[float]]:
+    """Latencies (ms) by whole second since the first of `timed` (at, seconds)."""
+    start = min((at for at, _ in timed), default=0.0)
+    by_second: dict[int, list[float]] = defaultdict(list)
+    for at, latency in timed:
+        by_second[int(at - start)].append(latency * 1000)
+    return by_second
+
+
+def plot(series: list[dict[str, float]], e2e: list[tuple[float, float]],
+         hops: list[tuple[float, float, float]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    figure, (top, bottom, hop_axes) = plt.subplots(3, 1, figsize=(9, 8.5), sharex=True)
     seconds = [p["second"] for p in series]
     top.plot(seconds, [p["acked"] for p in series], label="acked webhooks/s")
     top.set_ylabel("webhooks/s")
@@ -154,21 +163,29 @@ def plot(series: list[dict[str, float]], e2e: list[tuple[float, float]], path: P
     top.legend(loc="lower right")
     bottom.plot(seconds, [p["p99_ms"] for p in series], label="p99 ack latency (ms)")
     if e2e:
-        start = min(at for at, _ in e2e)
-        by_second: dict[int, list[float]] = defaultdict(list)
-        for at, latency in e2e:
-            by_second[int(at - start)].append(latency * 1000)
+        by_second = _by_second(e2e)
         xs = sorted(by_second)
         bottom.plot(xs, [quantile(by_second[x], 0.5) for x in xs],
                     label="receipt to PostgreSQL row, p50 (ms)")
         bottom.plot(xs, [quantile(by_second[x], 0.99) for x in xs],
                     label="receipt to PostgreSQL row, p99 (ms)")
-    bottom.set_yscale("log")
-    low, high = bottom.get_ylim()
-    bottom.set_ylim(low, high * 8)  # room above the lines for the legend
-    bottom.set_xlabel("seconds into the run")
-    bottom.set_ylabel("ms")
-    bottom.legend(loc="upper right", fontsize=8)
+    for (name, index), color in zip((("receipt to per-type record", 1),
+                                     ("per-type record to PostgreSQL row", 2)),
+                                    ("tab:purple", "tab:brown"), strict=True):
+        by_second = _by_second([(hop[0], hop[index]) for hop in hops])
+        xs = sorted(by_second)
+        hop_axes.plot(xs, [quantile(by_second[x], 0.5) for x in xs], color=color,
+                      linestyle="--", label=f"{name}, p50 (ms)")
+        hop_axes.plot(xs, [quantile(by_second[x], 0.99) for x in xs], color=color,
+                      label=f"{name}, p99 (ms)")
+    for axes in (bottom, hop_axes):
+        axes.set_yscale("log")
+        low, high = axes.get_ylim()
+        axes.set_ylim(low, high * 8)  # room above the lines for the legend
+        axes.set_ylabel("ms")
+        axes.legend(loc="upper right", fontsize=8, ncol=2 if axes is hop_axes else 1)
+    hop_axes.set_title("the two hops of a webhook's way to its row", fontsize=10)
+    hop_axes.set_xlabel("seconds into the run")
     figure.suptitle("qikflow end to end: simulated Qikchat load")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
@@ -223,7 +240,7 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
         drain_s = time.monotonic() - drain_started
         lag_drained = (await take_snapshot(kafka, groups, None, scratch / "lake")).lag
         e2e = await e2e_latencies(database_url)
-        to_routed, to_row = await hop_latencies(database_url, await routed_at(kafka, topics))
+        hops = await hop_latencies(database_url, await routed_at(kafka, topics))
     finally:
         await supervisor.stop()
         await drop_database(admin_url, database_name)
@@ -232,7 +249,8 @@ async def run(rate: float, duration_s: float, concurrency: int) -> dict[str, Any
     e2e_seconds = [seconds for _, seconds in e2e]
     series = per_second(report)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    plot(series, e2e, RESULTS_DIR / "e2e.png")
+    plot(series, e2e, hops, RESULTS_DIR / "e2e.png")
+    to_routed, to_row = [hop[1] for hop in hops], [hop[2] for hop in hops]
     return {
         "rate_target": rate, "duration_s": duration_s, "concurrency": concurrency,
         "sent": len(report.results), "acked": report.ok,
