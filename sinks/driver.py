@@ -236,9 +236,16 @@ class SinkDriver:
                          self.dlq, *first)
 
     async def _written(self) -> None:
-        """Wait until the last batch is written; raise what its write raised."""
-        if self._in_flight is not None:
-            await self._in_flight.written
+        """Wait until the last batch is written; raise what its write raised (then it is
+        no longer in flight: `_abandon` only cancels its commit)."""
+        in_flight = self._in_flight
+        if in_flight is None:
+            return
+        try:
+            await in_flight.written
+        except Exception:
+            self._in_flight = None
+            raise
 
     async def _settle(self) -> None:
         """Wait until the last batch is written and committed (and so every batch before
