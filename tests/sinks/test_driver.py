@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from typing import Any
 
@@ -202,6 +203,7 @@ class _Logged(Sink):
 
     def __init__(self, log: list[tuple[str, frozenset[tuple[str, int, int]]]]) -> None:
         self.log = log
+        self.second_write = asyncio.Event()
 
     async def setup(self) -> None:
         return None
@@ -209,6 +211,8 @@ class _Logged(Sink):
     async def write(self, batch: list[SinkRecord]) -> None:
         records = frozenset((r.topic, r.partition, r.offset) for r in batch)
         self.log.append(("write", records))
+        if sum(1 for step, _ in self.log if step == "write") == 2:
+            self.second_write.set()
         await asyncio.sleep(0.05)
         self.log.append(("written", records))
 
@@ -220,7 +224,8 @@ async def test_the_next_write_overlaps_a_slow_commit_and_commits_keep_their_orde
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     """A commit on its way to Kafka does not hold up the next batch's write; yet every
-    commit comes after its own write and after the commit of the batch before."""
+    commit comes after its own write and after the commit of the batch before. The first
+    commit is held until the second write begins."""
     log: list[tuple[str, frozenset[tuple[str, int, int]]]] = []
     sink = _Logged(log)
     await produce(kafka_bootstrap, topic_prefix,
@@ -232,7 +237,10 @@ async def test_the_next_write_overlaps_a_slow_commit_and_commits_keep_their_orde
             records = frozenset((m.topic, m.partition, m.offset) for m in messages)
             log.append(("commit", records))
             if sum(1 for step, _ in log if step == "commit") == 1:
-                await asyncio.sleep(1.0)  # the first commit is slow
+                # The first commit is slow: it ends only once the second write has begun
+                # (a driver that waits for it would fail below, after this minute).
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(sink.second_write.wait(), 60)
             await commit(consumer, messages)
             log.append(("committed", records))
 
