@@ -92,9 +92,8 @@ class Console:
                 logger.warning("console: the overview sampler did not stop within %.0f s "
                                "(a Kafka client not closing); stopping without it",
                                SAMPLER_STOP_S)
-            elif not sampling.cancelled() and sampling.exception() is not None:
-                logger.error("console: the overview sampler had failed: %r",
-                             sampling.exception())
+            elif not sampling.cancelled() and (failure := sampling.exception()) is not None:
+                logger.error("console: the overview sampler had failed: %r", failure)
             await self.db.close()
 
     def render(self, request: Request, name: str, context: dict[str, Any],

@@ -16,7 +16,8 @@ from pydantic import SecretStr
 from ingest.quarantine import Quarantine
 from ingest.spool_file import encode_meta
 from qikflow.config import KafkaSettings
-from qikflow.console.app import create_app
+from qikflow.console.app import SAMPLER_STOP_S, create_app
+from qikflow.console.sampler import Sampler
 from qikflow.console.settings import ConsoleSettings
 from qikflow.operations.audit import AuditTrail
 from qikflow.operations.pipeline import Pipeline
@@ -178,3 +179,35 @@ async def test_anonymous_on_loopback_still_needs_the_csrf_token(topic_prefix: st
         refused = await client.post("/dead-letters/redrive",
                                     data={"source": "dlq", "mode": "all"})
         assert refused.status_code == 403
+
+
+async def test_a_sampler_that_does_not_stop_holds_up_the_stop_five_seconds_only(
+    topic_prefix: str, migrated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Kafka client that never closes keeps the sampler from ending when cancelled; the
+    console stops anyway after SAMPLER_STOP_S (its default, 5 s) and says so in one line."""
+    stuck: list[asyncio.Task[None]] = []
+
+    async def never_stops(self: Sampler) -> None:
+        stuck.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            await asyncio.sleep(3600)  # as a client whose close never returns
+
+    monkeypatch.setattr(Sampler, "run", never_stops)
+    assert SAMPLER_STOP_S == 5.0
+    pipeline = Pipeline(KafkaSettings(), migrated, tmp_path / "lake", tmp_path / "spool")
+    async with served(create_app(_settings(tmp_path), pipeline, "127.0.0.1")) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        stopping = time.monotonic()
+    stopped_s = time.monotonic() - stopping
+    try:
+        assert SAMPLER_STOP_S <= stopped_s < SAMPLER_STOP_S + 10
+        assert [r.message for r in caplog.records if "did not stop" in r.message] == [
+            "console: the overview sampler did not stop within 5 s (a Kafka client not "
+            "closing); stopping without it"]
+    finally:
+        for task in stuck:
+            task.cancel()
