@@ -18,7 +18,8 @@ import base64
 import hmac
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Header, Request
@@ -39,20 +40,20 @@ def _settings() -> tuple[str, str, str]:
 
 
 def _producer_lifespan(bootstrap: str, producers: list[AIOKafkaProducer]
-                       ) -> Callable[[object], AsyncIterator[None]]:
+                       ) -> Callable[[Any], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
-    async def lifespan(app: object) -> AsyncIterator[None]:
+    async def lifespan(app: Any) -> AsyncIterator[None]:
         async with AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all") as producer:
             producers.append(producer)
             yield
 
-    return lifespan  # type: ignore[return-value]
+    return lifespan
 
 
 def create_fastapi_app() -> FastAPI:
     bootstrap, topic, expected = _settings()
     producers: list[AIOKafkaProducer] = []
-    app = FastAPI(lifespan=_producer_lifespan(bootstrap, producers))  # type: ignore[arg-type]
+    app = FastAPI(lifespan=_producer_lifespan(bootstrap, producers))
 
     @app.post("/webhooks/qikchat")
     async def receive(request: Request,
@@ -76,7 +77,7 @@ def create_app() -> Starlette:
         return JSONResponse({"status": "accepted"})
 
     return Starlette(routes=[Route("/webhooks/qikchat", receive, methods=["POST"])],
-                     lifespan=_producer_lifespan(bootstrap, producers))  # type: ignore[arg-type]
+                     lifespan=_producer_lifespan(bootstrap, producers))
 
 
 def serve_as_users_do(app: str, port: int, workers: int = 1) -> None:
